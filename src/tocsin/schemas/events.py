@@ -1,0 +1,200 @@
+"""The Prefect 3 event model and resource matching (semantics §1-3).
+
+An event names what happened (`event`), to what (`resource`, a flat label map) and what else was involved
+(`related`, each with a `prefect.resource.role`). Matching is pure: `ResourceSpecification` compiles its
+glob patterns once and is then asked `includes(resources)`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_EVENT_NAME_LENGTH = 1024
+MAX_RESOURCE_LABELS = 500
+MAX_RELATED_RESOURCES = 100
+MAX_EVENT_SIZE_BYTES = 1_500_000
+
+RESOURCE_ID = "prefect.resource.id"
+RESOURCE_ROLE = "prefect.resource.role"
+RESOURCE_NAME = "prefect.resource.name"
+
+Labels = dict[str, str]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _check_labels(labels: Mapping[str, Any], where: str) -> None:
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{where} label {key!r} must be a string, got {type(value).__name__}")
+
+
+class Event(BaseModel):
+    """An event as sent by a client. `received` is stamped by the engine (see `ReceivedEvent`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    occurred: datetime = Field(default_factory=utcnow)
+    event: str = Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH)
+    resource: Labels
+    related: list[Labels] = Field(default_factory=list, max_length=MAX_RELATED_RESOURCES)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    id: UUID = Field(default_factory=uuid4)
+    follows: UUID | None = None
+
+    @field_validator("occurred")
+    @classmethod
+    def _occurred_is_aware(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @field_validator("resource", mode="before")
+    @classmethod
+    def _valid_resource(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueError("resource must be an object of string labels")
+        _check_labels(value, "resource")
+        if not value.get(RESOURCE_ID):
+            raise ValueError(f"resource must have a non-empty {RESOURCE_ID!r} label")
+        if len(value) > MAX_RESOURCE_LABELS:
+            raise ValueError(f"resource has {len(value)} labels; at most {MAX_RESOURCE_LABELS} are allowed")
+        return value
+
+    @field_validator("related", mode="before")
+    @classmethod
+    def _valid_related(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("related must be a list of resources")
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                raise ValueError(f"related[{i}] must be an object of string labels")
+            _check_labels(item, f"related[{i}]")
+            if not item.get(RESOURCE_ID):
+                raise ValueError(f"related[{i}] must have a non-empty {RESOURCE_ID!r} label")
+            if not item.get(RESOURCE_ROLE):
+                raise ValueError(f"related[{i}] must have a non-empty {RESOURCE_ROLE!r} label")
+            if len(item) > MAX_RESOURCE_LABELS:
+                raise ValueError(f"related[{i}] has more than {MAX_RESOURCE_LABELS} labels")
+        return value
+
+    @property
+    def resource_id(self) -> str:
+        return self.resource[RESOURCE_ID]
+
+    def find_resource_label(self, label: str) -> str | None:
+        """`related:<role>:<label>` reads the FIRST related resource with that role; anything else the primary."""
+        if label.startswith("related:"):
+            _, _, rest = label.partition(":")
+            role, sep, inner = rest.partition(":")
+            if not sep:
+                return None
+            for related in self.related:
+                if related.get(RESOURCE_ROLE) == role:
+                    return related.get(inner)
+            return None
+        return self.resource.get(label)
+
+    def receive(self, received: datetime | None = None) -> ReceivedEvent:
+        return ReceivedEvent(**self.__dict__, received=_aware(received) if received else utcnow())
+
+
+class ReceivedEvent(Event):
+    """An event the engine has accepted; `received` is the engine's wall-clock time of acceptance."""
+
+    received: datetime = Field(default_factory=utcnow)
+
+    @field_validator("received")
+    @classmethod
+    def _received_is_aware(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+
+# --- matching -------------------------------------------------------------------------------------------------
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+class _Pattern:
+    """One label pattern: a case-sensitive whole-value glob, negated by a leading `!`."""
+
+    __slots__ = ("negated", "literal", "regex")
+
+    def __init__(self, pattern: str) -> None:
+        self.negated = pattern.startswith("!")
+        body = pattern[1:] if self.negated else pattern
+        if _GLOB_CHARS.search(body):
+            self.literal: str | None = None
+            self.regex: re.Pattern[str] | None = re.compile(fnmatch.translate(body))
+        else:
+            self.literal, self.regex = body, None
+
+    def test(self, value: str | None) -> bool:
+        if value is None:  # a missing label never matches, not even a negated pattern
+            return False
+        hit = value == self.literal if self.regex is None else self.regex.match(value) is not None
+        return not hit if self.negated else hit
+
+
+class ResourceSpecification:
+    """`{label: pattern | [patterns]}`: every label must match (AND), any listed pattern will do (OR)."""
+
+    __slots__ = ("spec", "_labels")
+
+    def __init__(self, spec: Mapping[str, str | Sequence[str]]) -> None:
+        self.spec = dict(spec)
+        self._labels = [
+            (label, [_Pattern(p) for p in ([patterns] if isinstance(patterns, str) else patterns)])
+            for label, patterns in self.spec.items()
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self._labels)
+
+    def matches(self, resource: Mapping[str, str]) -> bool:
+        for label, patterns in self._labels:
+            value = resource.get(label)
+            if not any(p.test(value) for p in patterns):
+                return False
+        return True
+
+    def includes(self, candidates: Iterable[Mapping[str, str]]) -> bool:
+        """True for an empty spec (even with no candidates); else true iff some candidate matches."""
+        if not self._labels:
+            return True
+        return any(self.matches(c) for c in candidates)
+
+
+class EventNamePattern:
+    """An `expect`/`after` entry: whole-name, case-sensitive; only `*` is special and it needs >= 1 character."""
+
+    __slots__ = ("pattern", "literal", "prefix", "regex")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        if "*" in pattern:
+            self.literal: str | None = None
+            self.prefix = pattern.split("*", 1)[0]
+            self.regex: re.Pattern[str] | None = re.compile(
+                ".+".join(re.escape(part) for part in pattern.split("*")) + r"\Z", re.DOTALL
+            )
+        else:
+            self.literal, self.prefix, self.regex = pattern, pattern, None
+
+    def matches(self, name: str) -> bool:
+        if self.regex is None:
+            return name == self.literal
+        return self.regex.match(name) is not None
