@@ -1,0 +1,227 @@
+"""Evaluator state behind one small interface, kept in memory and journaled.
+
+Everything the evaluator remembers between calls lives here: event-trigger buckets (windows), composite
+child firings, events parked until their `follows` leader arrives, the ids already seen, the events clock and
+the proactive service's next runs. A server persists `drain_changes()` in the same transaction as the events
+that caused them and restores with `InMemoryStateStore.restore(snapshot)` after a restart.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from tocsin.schemas.events import ReceivedEvent
+from tocsin.triggers.firing import Firing
+
+TriggerKey = tuple[UUID, str]  # (automation id, trigger path within the automation's trigger tree)
+BucketKey = tuple[UUID, str, tuple[str, ...]]
+
+
+@dataclass
+class Bucket:
+    """One open window of an event trigger for one `for_each` key: [start, end), `count` events so far."""
+
+    automation_id: UUID
+    trigger_path: str
+    key: tuple[str, ...]
+    start: datetime
+    end: datetime
+    count: int
+    last_event: ReceivedEvent | None = None
+
+    @property
+    def ident(self) -> BucketKey:
+        return (self.automation_id, self.trigger_path, self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "automation_id": str(self.automation_id),
+            "trigger_path": self.trigger_path,
+            "key": list(self.key),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "count": self.count,
+            "last_event": self.last_event.model_dump(mode="json") if self.last_event else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Bucket:
+        last = data.get("last_event")
+        return cls(
+            automation_id=UUID(data["automation_id"]),
+            trigger_path=data["trigger_path"],
+            key=tuple(data["key"]),
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            count=int(data["count"]),
+            last_event=ReceivedEvent.model_validate(last) if last else None,
+        )
+
+
+@dataclass
+class Changes:
+    """What changed since the last `drain_changes()`; each set holds keys, read current values from the store."""
+
+    buckets: set[BucketKey] = field(default_factory=set)  # upserted or deleted (absent from store = deleted)
+    child_firings: set[tuple[TriggerKey, str]] = field(default_factory=set)  # (parent, child path)
+    parked: set[UUID] = field(default_factory=set)
+    seen: set[UUID] = field(default_factory=set)
+    clock: bool = False
+    next_runs: set[TriggerKey] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.buckets or self.child_firings or self.parked or self.seen or self.clock or self.next_runs)
+
+
+SEEN_MEMORY_SECONDS = 30 * 60  # Prefect keeps processed ids for 30 minutes...
+SEEN_MEMORY_SIZE = 10_000  # ...and at most this many
+
+
+class InMemoryStateStore:
+    """The evaluator's whole memory; plain dicts, no I/O."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[BucketKey, Bucket] = {}
+        self.buckets_by_trigger: dict[TriggerKey, dict[tuple[str, ...], Bucket]] = {}
+        self.child_firings: dict[TriggerKey, dict[str, Firing]] = {}
+        self.parked: dict[UUID, ReceivedEvent] = {}
+        self.seen: OrderedDict[UUID, datetime] = OrderedDict()
+        self.events_clock: datetime | None = None
+        self.events_clock_updated: datetime | None = None
+        self.next_runs: dict[TriggerKey, datetime] = {}
+        self._changes = Changes()
+
+    # -- buckets ------------------------------------------------------------------------------------------------
+    def get_bucket(self, trigger: TriggerKey, key: tuple[str, ...]) -> Bucket | None:
+        return self.buckets.get((trigger[0], trigger[1], key))
+
+    def put_bucket(self, bucket: Bucket) -> None:
+        self.buckets[bucket.ident] = bucket
+        self.buckets_by_trigger.setdefault((bucket.automation_id, bucket.trigger_path), {})[bucket.key] = bucket
+        self._changes.buckets.add(bucket.ident)
+
+    def delete_bucket(self, bucket: Bucket) -> None:
+        ident = bucket.ident
+        if self.buckets.pop(ident, None) is not None:
+            per = self.buckets_by_trigger.get((bucket.automation_id, bucket.trigger_path))
+            if per is not None:
+                per.pop(bucket.key, None)
+                if not per:
+                    del self.buckets_by_trigger[(bucket.automation_id, bucket.trigger_path)]
+            self._changes.buckets.add(ident)
+
+    def buckets_for(self, trigger: TriggerKey) -> list[Bucket]:
+        return sorted(self.buckets_by_trigger.get(trigger, {}).values(), key=lambda b: b.start)
+
+    # -- composite child firings -----------------------------------------------------------------------------------
+    def child_records(self, parent: TriggerKey) -> dict[str, Firing]:
+        return self.child_firings.get(parent, {})
+
+    def put_child_firing(self, parent: TriggerKey, firing: Firing) -> None:
+        self.child_firings.setdefault(parent, {})[firing.trigger_path] = firing
+        self._changes.child_firings.add((parent, firing.trigger_path))
+
+    def delete_child_firing(self, parent: TriggerKey, child_path: str) -> None:
+        records = self.child_firings.get(parent)
+        if records and records.pop(child_path, None) is not None:
+            if not records:
+                del self.child_firings[parent]
+            self._changes.child_firings.add((parent, child_path))
+
+    # -- ordering --------------------------------------------------------------------------------------------------
+    def has_seen(self, event_id: UUID, now: datetime) -> bool:
+        seen_at = self.seen.get(event_id)
+        return seen_at is not None and (now - seen_at).total_seconds() < SEEN_MEMORY_SECONDS
+
+    def mark_seen(self, event_id: UUID, now: datetime) -> None:
+        self.seen[event_id] = now
+        self.seen.move_to_end(event_id)
+        self._changes.seen.add(event_id)
+        while len(self.seen) > SEEN_MEMORY_SIZE:
+            old, _ = self.seen.popitem(last=False)
+            self._changes.seen.add(old)
+
+    def forget_seen_before(self, horizon: datetime) -> None:
+        while self.seen:
+            event_id, seen_at = next(iter(self.seen.items()))
+            if seen_at >= horizon:
+                break
+            self.seen.popitem(last=False)
+            self._changes.seen.add(event_id)
+
+    def park(self, event: ReceivedEvent) -> None:
+        self.parked[event.id] = event
+        self._changes.parked.add(event.id)
+
+    def unpark(self, event_id: UUID) -> None:
+        if self.parked.pop(event_id, None) is not None:
+            self._changes.parked.add(event_id)
+
+    def followers_of(self, leader: UUID) -> list[ReceivedEvent]:
+        return sorted((e for e in self.parked.values() if e.follows == leader), key=lambda e: e.occurred)
+
+    # -- clocks ----------------------------------------------------------------------------------------------------
+    def set_events_clock(self, clock: datetime, updated: datetime) -> None:
+        self.events_clock, self.events_clock_updated = clock, updated
+        self._changes.clock = True
+
+    def set_next_run(self, trigger: TriggerKey, when: datetime | None) -> None:
+        if when is None:
+            if self.next_runs.pop(trigger, None) is None:
+                return
+        else:
+            self.next_runs[trigger] = when
+        self._changes.next_runs.add(trigger)
+
+    # -- whole automations -----------------------------------------------------------------------------------------
+    def forget_automation(self, automation_id: UUID) -> None:
+        for bucket in [b for b in self.buckets.values() if b.automation_id == automation_id]:
+            self.delete_bucket(bucket)
+        for parent in [p for p in self.child_firings if p[0] == automation_id]:
+            for child in list(self.child_firings[parent]):
+                self.delete_child_firing(parent, child)
+        for trigger in [t for t in self.next_runs if t[0] == automation_id]:
+            self.set_next_run(trigger, None)
+
+    # -- persistence -----------------------------------------------------------------------------------------------
+    def drain_changes(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "buckets": [b.to_json() for b in self.buckets.values()],
+            "child_firings": [
+                {"automation_id": str(p[0]), "parent_path": p[1], "firing": f.to_json()}
+                for p, records in self.child_firings.items()
+                for f in records.values()
+            ],
+            "parked": [e.model_dump(mode="json") for e in self.parked.values()],
+            "seen": [[str(i), t.isoformat()] for i, t in self.seen.items()],
+            "events_clock": self.events_clock.isoformat() if self.events_clock else None,
+            "events_clock_updated": self.events_clock_updated.isoformat() if self.events_clock_updated else None,
+            "next_runs": [[str(t[0]), t[1], when.isoformat()] for t, when in self.next_runs.items()],
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> InMemoryStateStore:
+        store = cls()
+        for b in data.get("buckets", []):
+            store.put_bucket(Bucket.from_json(b))
+        for rec in data.get("child_firings", []):
+            store.put_child_firing((UUID(rec["automation_id"]), rec["parent_path"]), Firing.from_json(rec["firing"]))
+        for e in data.get("parked", []):
+            store.park(ReceivedEvent.model_validate(e))
+        for i, t in data.get("seen", []):
+            store.seen[UUID(i)] = datetime.fromisoformat(t)
+        if data.get("events_clock"):
+            store.events_clock = datetime.fromisoformat(data["events_clock"])
+            store.events_clock_updated = datetime.fromisoformat(data["events_clock_updated"])
+        for a, path, when in data.get("next_runs", []):
+            store.next_runs[(UUID(a), path)] = datetime.fromisoformat(when)
+        store.drain_changes()
+        return store
