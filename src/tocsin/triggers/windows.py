@@ -72,8 +72,9 @@ def evaluate(store: InMemoryStateStore, ct: CompiledEventTrigger, bucket: Bucket
     2. the event falls in the window (or the trigger is immediate): count it.
     3. ready (Reactive always; Proactive once the window has ended) and threshold met: fire, drop the bucket.
     4. not fired and the window still runs: keep it (a Proactive heartbeat in after+expect restarts it).
-    5. otherwise roll over: `after` triggers wait for the next arming event; others open the next window at
-       the old end (or now), where a Reactive event not yet counted is counted again at once.
+    5. otherwise roll over: `after` triggers wait for the next arming event; a trigger without a window
+       keeps its bucket (until the sweep); others open the next window at the old end (or now), where a
+       Reactive event not yet counted is counted again at once.
     Returns the bucket left open, if any.
     """
     trigger = ct.trigger
@@ -113,8 +114,7 @@ def evaluate(store: InMemoryStateStore, ct: CompiledEventTrigger, bucket: Bucket
         store.delete_bucket(bucket)
         return None
     if trigger.within == timedelta(0):
-        store.delete_bucket(bucket)
-        return None
+        return None  # an unfired immediate bucket keeps counting until housekeeping sweeps it
     start = max(bucket.end, now)
     nxt = Bucket(ct.automation_id, ct.path, bucket.key, start, start + trigger.within, 0, None)
     if reactive and pending:
