@@ -31,7 +31,8 @@ def expand(paths: list[str]) -> list[Path]:
     return files
 
 
-def run_paths(paths: list[str], *, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+def run_paths(paths: list[str], *, verbose: bool = False, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     passed = failed = 0
     files = expand(paths)
     if not files:
