@@ -33,7 +33,13 @@ def utcnow() -> datetime:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    """UTC with the stdlib tzinfo: comparisons between datetimes sharing one tzinfo object skip utcoffset()
+    calls, which matters in the evaluator's hot path."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    if value.tzinfo is timezone.utc:
+        return value
+    return value.astimezone(timezone.utc)
 
 
 def _check_labels(labels: Mapping[str, Any], where: str) -> None:
@@ -150,24 +156,38 @@ class _Pattern:
 
 
 class ResourceSpecification:
-    """`{label: pattern | [patterns]}`: every label must match (AND), any listed pattern will do (OR)."""
+    """`{label: pattern | [patterns]}`: every label must match (AND), any listed pattern will do (OR).
+
+    Patterns are split once into literal sets and compiled globs, so the common case (plain values) costs a
+    set lookup per label.
+    """
 
     __slots__ = ("spec", "_labels")
 
     def __init__(self, spec: Mapping[str, str | Sequence[str]]) -> None:
         self.spec = dict(spec)
-        self._labels = [
-            (label, [_Pattern(p) for p in ([patterns] if isinstance(patterns, str) else patterns)])
-            for label, patterns in self.spec.items()
-        ]
+        self._labels: list[tuple[str, frozenset[str], tuple[_Pattern, ...]]] = []
+        for label, patterns in self.spec.items():
+            compiled = [_Pattern(p) for p in ([patterns] if isinstance(patterns, str) else patterns)]
+            literals = frozenset(p.literal for p in compiled if p.literal is not None and not p.negated)
+            others = tuple(p for p in compiled if p.literal is None or p.negated)
+            self._labels.append((label, literals, others))
 
     def __bool__(self) -> bool:
         return bool(self._labels)
 
     def matches(self, resource: Mapping[str, str]) -> bool:
-        for label, patterns in self._labels:
-            value = resource.get(label)
-            if not any(p.test(value) for p in patterns):
+        get = resource.get
+        for label, literals, others in self._labels:
+            value = get(label)
+            if value is None:
+                return False
+            if value in literals:
+                continue
+            for pattern in others:
+                if pattern.test(value):
+                    break
+            else:
                 return False
         return True
 
@@ -175,7 +195,10 @@ class ResourceSpecification:
         """True for an empty spec (even with no candidates); else true iff some candidate matches."""
         if not self._labels:
             return True
-        return any(self.matches(c) for c in candidates)
+        for candidate in candidates:
+            if self.matches(candidate):
+                return True
+        return False
 
 
 class EventNamePattern:

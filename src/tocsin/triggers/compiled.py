@@ -19,9 +19,8 @@ class CompiledNode:
     parent: CompiledComposite | None
     seq: int = 0
 
-    @property
-    def key(self) -> TriggerKey:
-        return (self.automation_id, self.path)
+    def __post_init__(self) -> None:
+        self.key: TriggerKey = (self.automation_id, self.path)
 
 
 @dataclass(eq=False)
@@ -29,10 +28,34 @@ class CompiledResourceTrigger(CompiledNode):
     match: ResourceSpecification = field(default_factory=lambda: ResourceSpecification({}))
     related: list[ResourceSpecification] = field(default_factory=list)
 
-    def covers_resources(self, event: Event) -> bool:
-        if not self.match.includes((event.resource,)):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.cover_key = (id(self.match), *(id(r) for r in self.related))
+
+    def covers_resources(self, event: Event, memo: dict[Any, bool] | None = None) -> bool:
+        """`match` against the primary resource, every `match_related` spec against the related ones.
+        `memo` caches results per (interned) spec for one event, since automations often share specs."""
+        if memo is None:
+            memo = {}
+        whole = memo.get(self.cover_key)
+        if whole is not None:
+            return whole
+        whole = memo[self.cover_key] = self._covers(event, memo)
+        return whole
+
+    def _covers(self, event: Event, memo: dict[Any, bool]) -> bool:
+        hit = memo.get(id(self.match))
+        if hit is None:
+            hit = memo[id(self.match)] = self.match.matches(event.resource) if self.match else True
+        if not hit:
             return False
-        return all(spec.includes(event.related) for spec in self.related)
+        for spec in self.related:
+            hit = memo.get(id(spec))
+            if hit is None:
+                hit = memo[id(spec)] = spec.includes(event.related)
+            if not hit:
+                return False
+        return True
 
 
 @dataclass(eq=False)
@@ -81,9 +104,29 @@ class CompiledComposite(CompiledNode):
         return isinstance(self.trigger, SequenceTrigger)
 
 
-def compile_tree(automation_id: UUID, trigger: Any, seq_start: int = 0) -> list[CompiledNode]:
+class SpecInterner:
+    """Hands out one shared ResourceSpecification per distinct spec, so per-event results can be memoised."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, ResourceSpecification] = {}
+
+    def __call__(self, spec: dict[str, Any]) -> ResourceSpecification:
+        key = repr(sorted((k, v if isinstance(v, str) else tuple(v)) for k, v in spec.items()))
+        found = self._specs.get(key)
+        if found is None:
+            found = self._specs[key] = ResourceSpecification(spec)
+        return found
+
+
+def compile_tree(automation_id: UUID, trigger: Any, seq_start: int = 0,
+                 intern: SpecInterner | None = None) -> list[CompiledNode]:
     """Every node of the trigger tree, parents before children, numbered in document order."""
     nodes: list[CompiledNode] = []
+    intern = intern or SpecInterner()
+
+    def related(t: Any) -> list[ResourceSpecification]:
+        specs = t.match_related if isinstance(t.match_related, list) else [t.match_related]
+        return [intern(s) for s in specs if s]
 
     def visit(t: Any, path: str, parent: CompiledComposite | None) -> CompiledNode:
         seq = seq_start + len(nodes)
@@ -91,8 +134,8 @@ def compile_tree(automation_id: UUID, trigger: Any, seq_start: int = 0) -> list[
         if isinstance(t, EventTrigger):
             node = CompiledEventTrigger(
                 automation_id, path, t, parent, seq,
-                match=ResourceSpecification(t.match),
-                related=t.related_specs(),
+                match=intern(t.match),
+                related=related(t),
                 expect=[EventNamePattern(p) for p in t.expect],
                 after=[EventNamePattern(p) for p in t.after],
                 for_each=sorted(t.for_each),
@@ -100,7 +143,7 @@ def compile_tree(automation_id: UUID, trigger: Any, seq_start: int = 0) -> list[
             nodes.append(node)
         elif isinstance(t, MetricTrigger):
             node = CompiledMetricTrigger(
-                automation_id, path, t, parent, seq, match=ResourceSpecification(t.match), related=t.related_specs()
+                automation_id, path, t, parent, seq, match=intern(t.match), related=related(t)
             )
             nodes.append(node)
         elif isinstance(t, CompositeTrigger):

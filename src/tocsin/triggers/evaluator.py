@@ -20,6 +20,7 @@ from tocsin.triggers.compiled import (
     CompiledEventTrigger,
     CompiledMetricTrigger,
     CompiledNode,
+    SpecInterner,
     compile_tree,
 )
 from tocsin.triggers.firing import Firing
@@ -50,6 +51,7 @@ class Evaluator:
         self._proactive: list[CompiledEventTrigger] = []
         self._metrics: list[CompiledMetricTrigger] = []
         self._seq = 0
+        self._intern = SpecInterner()
         self._out: list[Firing] = []
 
     # -- automations ---------------------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ class Evaluator:
             return
         if automation_id in self._by_automation:
             self.unload(automation_id)
-        nodes = compile_tree(automation_id, trigger, self._seq)
+        nodes = compile_tree(automation_id, trigger, self._seq, self._intern)
         self._seq += len(nodes)
         self._by_automation[automation_id] = nodes
         self._signatures[automation_id] = signature
@@ -113,18 +115,22 @@ class Evaluator:
             return
         self._evaluate(event, wall)
         self.store.mark_seen(event.id, wall)
+        if not self.store.parked:
+            return
         self.store.unpark(event.id)
         if depth < MAX_FOLLOWER_DEPTH:
             for follower in self.store.followers_of(event.id):
                 self._reactive(follower, wall, depth + 1)
 
     def _evaluate(self, event: ReceivedEvent, wall: datetime) -> None:
-        for ct in self._index.candidates(event.event):
-            if ct.covers(event):
+        memo: dict[Any, bool] = {}
+        for ct in self._index.candidates(event.event):  # the index has already checked the event name
+            if ct.covers_resources(event, memo):
                 windows.on_event(self.store, ct, event, wall, self._fire)
-        for mt in self._metrics:
-            if metric.is_metric_event(event) and mt.covers_resources(event):
-                metric.observe(self.store, mt, event)
+        if self._metrics and metric.is_metric_event(event):
+            for mt in self._metrics:
+                if mt.covers_resources(event, memo):
+                    metric.observe(self.store, mt, event)
 
     def _update_events_clock(self, event: ReceivedEvent, wall: datetime) -> None:
         occurred = min(event.occurred, wall)

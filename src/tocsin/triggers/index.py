@@ -51,16 +51,21 @@ class TriggerIndex:
 
     def candidates(self, name: str) -> list[CompiledEventTrigger]:
         """Triggers whose names admit `name`, in load order, each once."""
-        found: dict[int, CompiledEventTrigger] = {}
-        for t in self._exact.get(name, ()):
-            found[id(t)] = t
+        exact = self._exact.get(name)
+        sources = 1 if exact else 0
+        found: dict[int, CompiledEventTrigger] = {id(t): t for t in exact} if exact else {}
         for length, by_prefix in self._prefixed.items():
             if length <= len(name):
-                for pattern, t in by_prefix.get(name[:length], ()):
-                    if id(t) not in found and pattern.matches(name):
-                        found[id(t)] = t
-        for t in self._every:
-            found[id(t)] = t
-        if len(found) <= 1:
+                hits = by_prefix.get(name[:length])
+                if hits:
+                    sources += 1
+                    for pattern, t in hits:
+                        if id(t) not in found and pattern.matches(name):
+                            found[id(t)] = t
+        if self._every:
+            sources += 1
+            for t in self._every:
+                found[id(t)] = t
+        if sources <= 1:  # one source is already in load order
             return list(found.values())
         return sorted(found.values(), key=lambda t: t.seq)
