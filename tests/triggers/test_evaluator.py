@@ -250,3 +250,16 @@ def test_a_heartbeat_monitor_fires_exactly_when_a_gap_exceeds_the_window(gaps, w
         h.send(t, "beat")
     h.run_until(at(t))
     assert h.times() == expected
+
+
+def test_the_name_gate_is_a_prefix_regex_and_the_test_a_glob_as_in_prefect():
+    # "abc" opens the gate of "ab" (prefix match) and passes the glob "a?c": Prefect counts it
+    h = Harness({"expect": ["ab", "a?c"], "posture": "Reactive"})
+    h.send(0, "abc")
+    assert h.times() == [0]
+    # alone, "a?c" admits only the literal name, and "[ab]" classes match nothing at all
+    h = Harness({"expect": ["a?c", "job.[ab]"], "posture": "Reactive"})
+    for name in ("abc", "job.a", "job.[ab]"):
+        h.send(1, name)
+    h.send(2, "a?c")
+    assert h.times() == [2]

@@ -202,22 +202,24 @@ class ResourceSpecification:
 
 
 class EventNamePattern:
-    """An `expect`/`after` entry: whole-name, case-sensitive; only `*` is special and it needs >= 1 character."""
+    """An `expect`/`after` entry, judged as Prefect does in two steps (semantics §3):
+    - the gate: a regex of the escaped pattern with `*` -> `.+`, matched at the START of the name only;
+    - the test: the same label glob as resources (`fnmatchcase`, `!` negates) against the whole name.
+    An event reaches a trigger if some pattern's gate opens; it is expected/arming if some pattern's test passes.
+    Net effect: whole-name, case-sensitive; `*` needs >= 1 character; `?`, `[` and `!` are effectively literal.
+    """
 
-    __slots__ = ("pattern", "literal", "prefix", "regex")
+    __slots__ = ("pattern", "prefix", "gate", "test")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        if "*" in pattern:
-            self.literal: str | None = None
-            self.prefix = pattern.split("*", 1)[0]
-            self.regex: re.Pattern[str] | None = re.compile(
-                ".+".join(re.escape(part) for part in pattern.split("*")) + r"\Z", re.DOTALL
-            )
-        else:
-            self.literal, self.prefix, self.regex = pattern, pattern, None
+        self.prefix = pattern.split("*", 1)[0]
+        self.gate = re.compile(re.escape(pattern).replace(r"\*", ".+"))
+        self.test = _Pattern(pattern)
+
+    def opens_gate(self, name: str) -> bool:
+        return self.gate.match(name) is not None
 
     def matches(self, name: str) -> bool:
-        if self.regex is None:
-            return name == self.literal
-        return self.regex.match(name) is not None
+        """Would this pattern both admit and match `name`? (Convenience for single-pattern checks.)"""
+        return self.opens_gate(name) and self.test.test(name)
