@@ -1,0 +1,1 @@
+"""The tocsin_* resource types and data sources, one module per engine object."""
