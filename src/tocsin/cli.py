@@ -10,6 +10,7 @@ import sys
 # subcommand name -> module providing add_parser(subparsers); add new commands here
 COMMANDS: dict[str, str] = {
     "test": "tocsin.commands.test",
+    "sink": "tocsin.commands.sink",
 }
 
 
