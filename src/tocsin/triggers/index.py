@@ -17,8 +17,10 @@ class TriggerIndex:
     def __init__(self) -> None:
         self._prefixed: dict[int, dict[str, list[tuple[EventNamePattern, CompiledEventTrigger]]]] = {}
         self._every: list[CompiledEventTrigger] = []
+        self._cache: dict[str, list[CompiledEventTrigger]] = {}  # event names are few: remember each answer
 
     def add(self, trigger: CompiledEventTrigger) -> None:
+        self._cache.clear()
         if not trigger.expect:
             self._every.append(trigger)
             return
@@ -27,6 +29,7 @@ class TriggerIndex:
             by_prefix[pattern.prefix].append((pattern, trigger))
 
     def remove(self, triggers: list[CompiledEventTrigger]) -> None:
+        self._cache.clear()
         doomed = {id(t) for t in triggers}
         self._every = [t for t in self._every if id(t) not in doomed]
         for length in list(self._prefixed):
@@ -42,6 +45,14 @@ class TriggerIndex:
 
     def candidates(self, name: str) -> list[CompiledEventTrigger]:
         """Triggers whose names admit `name`, in load order, each once."""
+        cached = self._cache.get(name)
+        if cached is None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            cached = self._cache[name] = self._lookup(name)
+        return cached
+
+    def _lookup(self, name: str) -> list[CompiledEventTrigger]:
         sources = 0
         found: dict[int, CompiledEventTrigger] = {}
         for length, by_prefix in self._prefixed.items():
