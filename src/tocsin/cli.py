@@ -9,6 +9,8 @@ import sys
 
 # subcommand name -> module providing add_parser(subparsers); add new commands here
 COMMANDS: dict[str, str] = {
+    "server": "tocsin.commands.server",  # engine (server/store owner)
+    "token": "tocsin.commands.token",  # engine (server/store owner)
     "test": "tocsin.commands.test",
     "sink": "tocsin.commands.sink",
 }
