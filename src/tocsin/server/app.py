@@ -1,0 +1,77 @@
+"""create_app(settings, store, clock): builds one engine instance with no module-level state.
+
+The app owns: the ingest writer (group commits), the evaluation worker (pure evaluator + durable state), the
+metrics registry and the authenticator. Startup applies migrations; shutdown stops taking events, commits
+what was accepted, lets the evaluator work through it (bounded) and releases the evaluation lease.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from tocsin.clock import Clock, SystemClock
+from tocsin.errors import ValidationFailed
+from tocsin.server.auth import Authenticator, ensure_admin_token
+from tocsin.server.context import AppContext
+from tocsin.server.ingest import IngestWriter
+from tocsin.server.metrics import Metrics
+from tocsin.server.problems import rejected
+from tocsin.server.routes import automations, events, misc
+from tocsin.server.scheduler import EvaluationWorker
+from tocsin.server.settings import Settings
+from tocsin.store import Store
+
+log = logging.getLogger("tocsin.server")
+
+
+def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None,
+               action_planner: Any = None) -> FastAPI:
+    store = store or Store.open(settings.database_url)
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    auth = Authenticator(store, ensure_admin_token(settings.home, settings.api_token))
+    worker = EvaluationWorker(store, clock, settings, metrics, action_planner=action_planner)
+    writer = IngestWriter(store, metrics, on_commit=worker.notify)
+    context = AppContext(settings, store, clock, metrics, auth, writer, worker)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        worker.start()
+        log.info("tocsin server started", extra={"database": store.engine.url.render_as_string(),
+                                                 "instance": settings.instance_id})
+        try:
+            yield
+        finally:
+            log.info("shutting down: committing accepted events and finishing evaluation")
+            writer.stop()
+            worker.stop()
+            store.close()
+            log.info("tocsin server stopped")
+
+    app = FastAPI(title="Tocsin", version="0.1.0", lifespan=lifespan, openapi_url="/api/openapi.json",
+                  docs_url="/api/docs", redoc_url=None)
+    app.state.ctx = context
+    app.include_router(events.router, prefix="/api")
+    app.include_router(automations.router, prefix="/api")
+    app.include_router(misc.router, prefix="/api")
+    app.include_router(misc.metrics_router)
+
+    @app.exception_handler(ValidationFailed)
+    async def _validation_failed(_: Request, exc: ValidationFailed) -> JSONResponse:
+        return rejected(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [
+            {"loc": list(e["loc"]), "field": ".".join(str(p) for p in e["loc"][1:]), "msg": e["msg"],
+             "type": e["type"]} for e in exc.errors()]}, status_code=422)
+
+    return app

@@ -1,0 +1,24 @@
+"""Everything one app instance owns, reachable from a request as `request.app.state.ctx`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tocsin.clock import Clock
+from tocsin.server.auth import Authenticator
+from tocsin.server.ingest import IngestWriter
+from tocsin.server.metrics import Metrics
+from tocsin.server.scheduler import EvaluationWorker
+from tocsin.server.settings import Settings
+from tocsin.store import Store
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: Store
+    clock: Clock
+    metrics: Metrics
+    auth: Authenticator
+    writer: IngestWriter
+    worker: EvaluationWorker

@@ -1,0 +1,32 @@
+"""Prometheus metrics, in a registry owned by one app instance (no module-level collectors)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_ingested = Counter("tocsin_events_ingested", "Events accepted and committed", registry=r)
+        self.events_evaluated = Counter("tocsin_events_evaluated", "Events run through the evaluator", registry=r)
+        self.firings = Counter("tocsin_firings", "Automation firings written", registry=r)
+        self.firings_suppressed = Counter(
+            "tocsin_firings_suppressed", "Firings dropped by loop protection", registry=r)
+        self.backlog = Gauge("tocsin_evaluation_backlog", "Committed events not yet evaluated", registry=r)
+        self.ingest_queue = Gauge("tocsin_ingest_queue", "Event batches waiting for the ingest commit", registry=r)
+        self.outbox_pending = Gauge("tocsin_outbox_pending", "Actions waiting for delivery", registry=r)
+        self.leader = Gauge("tocsin_evaluation_leader", "1 when this process evaluates triggers", registry=r)
+        self.ingest_commit = Histogram("tocsin_ingest_commit_seconds", "Time to commit one ingest group",
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.evaluation_step = Histogram("tocsin_evaluation_step_seconds", "Time of one evaluation transaction",
+                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.event_to_firing = Histogram("tocsin_event_to_firing_seconds",
+                                         "From an event's receipt to the commit of its firing",
+                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.proactive_lateness = Histogram("tocsin_proactive_lateness_seconds",
+                                            "How long after its deadline a proactive judgement ran",
+                                            buckets=LATENCY_BUCKETS, registry=r)

@@ -1,0 +1,70 @@
+"""GET /api/health (no auth), POST /api/templates/validate and GET /metrics."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tocsin.server.context import AppContext
+from tocsin.server.deps import admin
+from tocsin.store import events as event_rows
+
+router = APIRouter()
+metrics_router = APIRouter()
+
+
+@router.get("/health", tags=["health"], summary="Liveness (no token needed)")
+async def health() -> bool:
+    return True
+
+
+def _template_checker() -> Any:
+    try:
+        module = importlib.import_module("tocsin.templating")
+    except ImportError:
+        return None
+    return getattr(module, "validate_template", None)
+
+
+def _fallback_check(source: str) -> tuple[int, str] | None:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    try:
+        ImmutableSandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as exc:
+        return exc.lineno, exc.message or "template syntax error"
+    return None
+
+
+@router.post("/templates/validate", tags=["templates"], summary="Check a Jinja template's syntax")
+@router.post("/automations/templates/validate", include_in_schema=False)
+async def validate_template(request: Request, context: AppContext = Depends(admin)) -> Response:
+    source = (await request.body()).decode("utf-8", errors="replace")
+    checker = _template_checker()
+    if checker is not None:
+        try:
+            checker(source)
+        except Exception as exc:  # noqa: BLE001 - the checker's error carries line and message
+            line = getattr(exc, "lineno", None) or getattr(exc, "line", None) or 0
+            message = getattr(exc, "message", None) or str(exc)
+            return JSONResponse({"error": {"line": line, "message": message, "source": source}}, status_code=422)
+        return Response(status_code=204)
+    problem = _fallback_check(source)
+    if problem is not None:
+        return JSONResponse({"error": {"line": problem[0], "message": problem[1], "source": source}},
+                            status_code=422)
+    return Response(status_code=204)
+
+
+@metrics_router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+async def metrics(context: AppContext = Depends(admin)) -> Response:
+    worker = context.worker
+    if worker.is_leader:
+        with context.store.reader.connect() as conn:
+            context.metrics.backlog.set(max(0, event_rows.last_seq(conn) - worker.cursor))
+    return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,305 @@
+"""The evaluation worker: feeds committed events, in commit order, to the pure evaluator and writes what
+it decided in one transaction per step.
+
+One step:
+1. read up to `evaluation_batch` events past the cursor (woken at once by ingest, or by NOTIFY from another
+   process on PostgreSQL; never by polling);
+2. before evaluating a lifecycle self-event (tocsin.automation.created|updated|deleted) re-load that
+   automation, so automation changes take effect at a definite point of the event stream;
+3. run each event through `Evaluator.on_event`; if the evaluator's next deadline has passed, `on_tick`;
+4. drop firings about the automation's own outcomes (loop protection);
+5. in ONE transaction: advance the cursor (compare-and-set on the version), persist the evaluator's state
+   changes, write the firings and their tocsin.automation.triggered events.
+If the transaction fails, the in-memory evaluator is thrown away and restored from the database, which still
+holds the state that matches the cursor. Between steps the thread sleeps until woken or until the evaluator's
+next deadline (proactive windows fire on time, not on a sweep).
+
+On PostgreSQL only the holder of the `evaluation` lease evaluates; the others stand by and take over when it
+expires (a killed process). The version compare-and-set makes a stale holder's commit fail, so no event is
+evaluated twice and no firing is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from tocsin.clock import Clock
+from tocsin.schemas.events import ReceivedEvent
+from tocsin.schemas.triggers import parse_trigger
+from tocsin.server import self_events
+from tocsin.server.metrics import Metrics
+from tocsin.server.settings import Settings
+from tocsin.store import Store
+from tocsin.store import automations as automation_rows
+from tocsin.store import evaluation as state_rows
+from tocsin.store import events as event_rows
+from tocsin.store import leases
+from tocsin.store.timeutil import to_us
+from tocsin.triggers import Evaluator, Firing, InMemoryStateStore
+
+log = logging.getLogger("tocsin.server.scheduler")
+LEASE = "evaluation"
+MIN_SLEEP = 0.0005  # seconds; lower bound of a timed wait so a deadline in the past never spins the CPU
+
+
+class LostOwnership(Exception):
+    """Another process advanced the evaluation state: this process must reload before evaluating again."""
+
+
+class EvaluationWorker:
+    def __init__(self, store: Store, clock: Clock, settings: Settings, metrics: Metrics,
+                 action_planner: Any = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+        self.action_planner = action_planner  # turns firings into outbox rows once actions exist
+        self.uses_lease = store.dialect == "postgresql"
+        self.ev: Evaluator | None = None
+        self.cursor = 0
+        self.version = 0
+        self.names: dict[str, str] = {}
+        self.epoch: int | None = None
+        self._lease_renew_at = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tocsin-evaluation", daemon=True)
+        self._listener: threading.Thread | None = None
+        self._last_tick_deadline: datetime | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self.store.engine.begin() as conn:
+            state_rows.ensure_row(conn)
+        self._thread.start()
+        if self.store.dialect == "postgresql":
+            self._listener = threading.Thread(target=self._listen, name="tocsin-listen", daemon=True)
+            self._listener.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the step in progress, evaluate what is already committed (bounded), release the lease."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=self.settings.shutdown_drain_seconds + 5)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.ev is not None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Test helper: wait until every committed event has been evaluated."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.store.reader.connect() as conn:
+                if self.ev is not None and event_rows.last_seq(conn) <= self.cursor:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    # -- main loop --------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self._hold_lease():
+                    self._wake.wait(self.settings.lease_ttl_seconds / 4)
+                    self._wake.clear()
+                    continue
+                if self.ev is None:
+                    self._restore()
+                self._wake.clear()
+                if self._step():
+                    continue
+                self._wake.wait(self._sleep_seconds())
+            except LostOwnership:
+                log.warning("evaluation state moved on elsewhere; reloading")
+                self._drop()
+            except Exception:  # noqa: BLE001 - never let the worker die; reload from the database
+                log.exception("evaluation step failed; reloading state from the database")
+                self._drop()
+                self._stop.wait(0.5)
+        self._drain()
+
+    def _drain(self) -> None:
+        if self.ev is None:
+            return
+        deadline = time.monotonic() + self.settings.shutdown_drain_seconds
+        try:
+            while time.monotonic() < deadline and self._step():
+                pass
+        except Exception:  # noqa: BLE001
+            log.exception("evaluation during shutdown failed")
+        if self.uses_lease and self.epoch is not None:
+            with self.store.engine.begin() as conn:
+                leases.release(conn, LEASE, self.settings.instance_id, self.epoch)
+        self._drop()
+
+    def _drop(self) -> None:
+        self.ev = None
+        self.epoch = None
+        self.metrics.leader.set(0)
+
+    def _sleep_seconds(self) -> float:
+        timeout = 3600.0
+        if self.uses_lease:
+            timeout = max(MIN_SLEEP, self._lease_renew_at - time.monotonic())
+        assert self.ev is not None
+        deadline = self.ev.next_deadline()
+        if deadline is not None:
+            timeout = min(timeout, max(MIN_SLEEP, (deadline - self.clock.now()).total_seconds()))
+        return timeout
+
+    def _hold_lease(self) -> bool:
+        if not self.uses_lease:
+            return True
+        now = time.monotonic()
+        if self.epoch is not None and now < self._lease_renew_at:
+            return True
+        ttl = self.settings.lease_ttl_seconds
+        wall_us = to_us(self.clock.now())
+        with self.store.engine.begin() as conn:
+            if self.epoch is not None:
+                if leases.renew(conn, LEASE, self.settings.instance_id, self.epoch, wall_us, int(ttl * 1e6)):
+                    self._lease_renew_at = now + ttl / 3
+                    return True
+                log.warning("lost the evaluation lease")
+                self._drop()
+                return False
+            epoch = leases.acquire(conn, LEASE, self.settings.instance_id, wall_us, int(ttl * 1e6))
+        if epoch is None:
+            return False
+        log.info("took the evaluation lease", extra={"epoch": epoch, "instance": self.settings.instance_id})
+        self.epoch = epoch
+        self.ev = None
+        self._lease_renew_at = now + ttl / 3
+        return True
+
+    def _restore(self) -> None:
+        now = self.clock.now()
+        with self.store.reader.connect() as conn:
+            loaded = state_rows.load_state(conn, now)
+            docs = automation_rows.list_all(conn)
+        self.names = {d["id"]: d["name"] for d in docs}
+        ev = Evaluator(store=InMemoryStateStore.restore(loaded.snapshot), clock=self.clock)
+        for aid, trigger in loaded.triggers.items():
+            try:
+                ev.load(UUID(aid), parse_trigger(trigger))
+            except Exception:  # noqa: BLE001
+                log.exception("cannot load a stored trigger; skipping it", extra={"automation_id": aid})
+        ev.store.drain_changes()
+        self.cursor, self.version, self.ev = loaded.cursor, loaded.version, ev
+        self.metrics.leader.set(1)
+        log.info("evaluation state restored", extra={"cursor": self.cursor, "automations": len(loaded.triggers),
+                                                     "windows": len(ev.store.buckets)})
+
+    # -- one step ---------------------------------------------------------------------------------------------------
+    def _step(self) -> bool:
+        """Evaluate what is due; returns True when events were consumed (so more may be waiting)."""
+        ev = self.ev
+        assert ev is not None
+        started = time.perf_counter()
+        with self.store.reader.connect() as conn:
+            batch = event_rows.read_after(conn, self.cursor, self.settings.evaluation_batch)
+        step = state_rows.Step(new_cursor=self.cursor, changes=None)  # type: ignore[arg-type]
+        fired: list[tuple[Firing, datetime | None]] = []
+        for seq, body in batch:
+            event = ReceivedEvent.model_validate_json(body)
+            if event.event in self_events.LIFECYCLE:
+                self._sync_automation(ev, event, step)
+            for firing in ev.on_event(event):
+                fired.append((firing, event.received))
+            step.new_cursor = seq
+        deadline = ev.next_deadline()
+        now = self.clock.now()
+        ticked = False
+        if deadline is not None and deadline <= now:
+            ticked = True
+            self.metrics.proactive_lateness.observe((now - deadline).total_seconds())
+            fired.extend((f, None) for f in ev.on_tick())
+        step.changes = ev.store.drain_changes()
+        if not batch and not step.changes and not fired:
+            if ticked and self._last_tick_deadline == deadline:
+                self._stop.wait(0.05)  # a deadline that does not move after a tick: do not spin
+            self._last_tick_deadline = deadline
+            return False
+        self._last_tick_deadline = deadline
+        kept = []
+        for firing, received in fired:
+            if self_events.is_about_own_outcome(firing):
+                self.metrics.firings_suppressed.inc()
+                log.info("loop protection: automation did not fire on its own outcome",
+                         extra={"automation_id": str(firing.automation_id)})
+                continue
+            kept.append((firing, received))
+        step.firings = [f for f, _ in kept]
+        step.self_events = [
+            self_events.triggered_event(f, self.names.get(str(f.automation_id), ""), now) for f in step.firings
+        ]
+        if self.action_planner is not None:
+            step.outbox = self.action_planner(step.firings, step.self_events, now)
+        with self.store.engine.begin() as conn:
+            if not state_rows.commit_step(conn, self.version, ev.store, step):
+                raise LostOwnership()
+        self.version += 1
+        self.cursor = step.new_cursor
+        done = time.perf_counter()
+        wall_done = self.clock.now()
+        self.metrics.evaluation_step.observe(done - started)
+        self.metrics.events_evaluated.inc(len(batch))
+        self.metrics.firings.inc(len(step.firings))
+        for firing, received in kept:
+            if received is not None:
+                self.metrics.event_to_firing.observe((wall_done - received).total_seconds())
+        for f in step.firings:
+            log.info("automation fired", extra={"automation_id": str(f.automation_id), "firing_id": str(f.id)})
+        if step.self_events:
+            self._wake.set()  # the tocsin.automation.triggered events are themselves waiting to be evaluated
+        return bool(batch)
+
+    def _sync_automation(self, ev: Evaluator, event: ReceivedEvent, step: state_rows.Step) -> None:
+        aid = self_events.automation_id_of(event)
+        if aid is None:
+            return
+        with self.store.reader.connect() as conn:
+            doc = automation_rows.get(conn, aid)
+        if doc is not None:
+            self.names[aid] = doc["name"]
+        if doc is not None and doc["enabled"]:
+            try:
+                trigger = parse_trigger(doc["trigger"])
+            except Exception:  # noqa: BLE001
+                log.exception("stored trigger does not parse", extra={"automation_id": aid})
+                return
+            ev.load(UUID(aid), trigger)
+            step.triggers_loaded[aid] = doc["trigger"]
+            step.triggers_unloaded.discard(aid)
+        elif UUID(aid) in set(ev.loaded()):
+            ev.unload(UUID(aid))
+            step.triggers_unloaded.add(aid)
+            step.triggers_loaded.pop(aid, None)
+
+    # -- PostgreSQL wake-ups ----------------------------------------------------------------------------------------
+    def _listen(self) -> None:
+        import psycopg
+
+        dsn = self.store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {event_rows.NOTIFY_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake.set()
+            except Exception:  # noqa: BLE001
+                log.warning("LISTEN connection failed; retrying", exc_info=True)
+                self._stop.wait(1.0)
+
+

@@ -1,0 +1,87 @@
+"""The engine's own events (tocsin.automation.*): automation lifecycle and firings. They are ordinary events,
+stored and evaluated like any other, so automations can alert on them (meta-alerting)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from tocsin.schemas.events import ReceivedEvent
+from tocsin.store.events import event_row
+from tocsin.triggers import Firing
+
+CREATED = "tocsin.automation.created"
+UPDATED = "tocsin.automation.updated"
+DELETED = "tocsin.automation.deleted"
+TRIGGERED = "tocsin.automation.triggered"
+LIFECYCLE = frozenset({CREATED, UPDATED, DELETED})
+# events about an automation's own firings and actions: that automation never fires on them (loop protection)
+OWN_OUTCOME_PREFIXES = ("tocsin.automation.triggered", "tocsin.automation.action.",
+                        "prefect.automation.triggered", "prefect.automation.action.")
+
+_NAMESPACE = uuid.UUID("5d1b1b0e-6f0e-4e57-9a57-7c0c51a2b0c4")
+
+
+def automation_resource_id(automation_id: str | uuid.UUID) -> str:
+    return f"prefect.automation.{automation_id}"
+
+
+def automation_id_of(event: ReceivedEvent) -> str | None:
+    rid = event.resource.get("prefect.resource.id", "")
+    return rid[len("prefect.automation."):] if rid.startswith("prefect.automation.") else None
+
+
+def lifecycle_event(kind: str, automation: dict[str, Any], now: datetime) -> dict[str, Any]:
+    event = ReceivedEvent(
+        id=uuid.uuid4(),
+        occurred=now,
+        received=now,
+        event=kind,
+        resource={"prefect.resource.id": automation_resource_id(automation["id"]),
+                  "prefect.resource.name": automation.get("name", "")},
+        payload={},
+    )
+    return event_row(event)
+
+
+def triggered_event(firing: Firing, name: str, now: datetime) -> dict[str, Any]:
+    trigger = firing.trigger
+    resource = {"prefect.resource.id": automation_resource_id(firing.automation_id),
+                "prefect.resource.name": name}
+    posture = getattr(trigger, "posture", None)
+    if posture is not None:
+        resource["prefect.posture"] = getattr(posture, "value", str(posture))
+    related = []
+    if firing.triggering_event is not None:
+        related.append({"prefect.resource.id": f"prefect.event.{firing.triggering_event.id}",
+                        "prefect.resource.role": "triggering-event"})
+    event = ReceivedEvent(
+        id=uuid.uuid5(_NAMESPACE, f"{firing.id}:triggered"),
+        occurred=firing.triggered,
+        received=now,
+        event=TRIGGERED,
+        resource=resource,
+        related=related,
+        payload={
+            "firing_id": str(firing.id),
+            "triggering_labels": dict(firing.triggering_labels),
+            "triggering_event": (firing.triggering_event.model_dump(mode="json")
+                                 if firing.triggering_event is not None else None),
+        },
+    )
+    return event_row(event)
+
+
+def is_about_own_outcome(firing: Firing) -> bool:
+    """True when the firing was caused (directly or through composite children) by an event about this
+    automation's own firings or actions."""
+    own = automation_resource_id(firing.automation_id)
+    stack = [firing]
+    while stack:
+        f = stack.pop()
+        e = f.triggering_event
+        if e is not None and e.event.startswith(OWN_OUTCOME_PREFIXES) and e.resource.get("prefect.resource.id") == own:
+            return True
+        stack.extend(f.triggering_firings)
+    return False

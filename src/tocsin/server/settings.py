@@ -1,0 +1,38 @@
+"""Server settings, read once from an environment mapping (os.environ by default) so tests can pass a dict."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 4300
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    api_token: str | None = None  # admin token from TOCSIN_API_TOKEN; else generated into home/token
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    lease_ttl_seconds: float = 2.0  # PostgreSQL: a killed evaluator's work moves on after about this long
+    evaluation_batch: int = 2000  # events per evaluation transaction
+    max_request_bytes: int = 64 * 1024 * 1024
+    shutdown_drain_seconds: float = 5.0
+    instance_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("TOCSIN_HOME") or Path.home() / ".tocsin").expanduser()
+        database_url = env.get("TOCSIN_DATABASE_URL") or ""
+        settings = cls(home=home, database_url=database_url, api_token=env.get("TOCSIN_API_TOKEN") or None)
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        if not settings.database_url:
+            settings.home.mkdir(parents=True, exist_ok=True)
+            settings = replace(settings, database_url=f"sqlite:///{settings.home / 'tocsin.db'}")
+        return settings

@@ -1,0 +1,38 @@
+"""Persistence: SQLAlchemy tables, Alembic migrations and small repository modules (events, automations,
+evaluation state, tokens, leases). `Store` bundles a writer and a reader engine for one database URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from tocsin.store.database import make_engine, migrate, normalise_url
+
+
+@dataclass
+class Store:
+    url: str
+    engine: Engine  # transactions that write
+    reader: Engine  # read-only queries (on SQLite they do not take the write lock)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
+        url = normalise_url(url)
+        engine = make_engine(url)
+        reader = make_engine(url, reader=True) if url.startswith("sqlite") else engine
+        if migrate_schema:
+            migrate(engine)
+        return cls(url, engine, reader)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+
+__all__ = ["Store"]

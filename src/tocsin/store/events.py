@@ -1,0 +1,150 @@
+"""Event rows: idempotent insert in commit order, reading past the evaluation cursor, and Prefect's
+EventFilter queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tocsin.schemas.events import ReceivedEvent
+from tocsin.store.tables import events
+from tocsin.store.timeutil import to_us
+
+INGEST_LOCK = 7042  # PostgreSQL advisory lock: event inserts commit one at a time, so `seq` order = commit order
+NOTIFY_CHANNEL = "tocsin_events"
+
+
+def event_row(event: ReceivedEvent) -> dict[str, Any]:
+    return {
+        "id": str(event.id),
+        "occurred_us": to_us(event.occurred),
+        "received_us": to_us(event.received),
+        "event": event.event,
+        "resource_id": event.resource.get("prefect.resource.id", ""),
+        "body": event.model_dump_json(),
+    }
+
+
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert event rows, ignoring ids already stored (idempotent ingest). Call inside a transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock so that sequence numbers are handed out in
+    commit order (the evaluation cursor would otherwise skip a slow transaction's events), and notifies the
+    evaluating process at commit."""
+    if not rows:
+        return
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
+        stmt = postgresql.insert(events).on_conflict_do_nothing(index_elements=["id"])
+    else:
+        stmt = sqlite.insert(events).on_conflict_do_nothing(index_elements=["id"])
+    conn.execute(stmt, list(rows))
+    if postgres:
+        conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+def read_after(conn: Connection, cursor: int, limit: int) -> list[tuple[int, str]]:
+    rows = conn.execute(
+        select(events.c.seq, events.c.body).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def last_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
+
+
+def get_event(conn: Connection, event_id: str) -> ReceivedEvent | None:
+    body = conn.execute(select(events.c.body).where(events.c.id == event_id)).scalar()
+    return ReceivedEvent.model_validate_json(body) if body else None
+
+
+def recent_processed(conn: Connection, cursor: int, since_us: int, limit: int) -> list[tuple[str, int]]:
+    """(id, received_us) of the newest events at or before the cursor received since `since_us`."""
+    rows = conn.execute(
+        select(events.c.id, events.c.received_us)
+        .where(events.c.seq <= cursor, events.c.received_us >= since_us)
+        .order_by(events.c.seq.desc())
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1]) for r in reversed(rows)]
+
+
+# --- EventFilter queries ---------------------------------------------------------------------------------------
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+from sqlalchemy import or_  # noqa: E402
+
+SCAN_CHUNK = 1000
+
+
+@dataclass
+class EventQuery:
+    """Prefect's EventFilter, flattened. SQL narrows by the indexed columns; `predicate` checks the rest."""
+
+    since_us: int | None = None
+    until_us: int | None = None
+    names: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    exclude_names: list[str] = field(default_factory=list)
+    exclude_prefixes: list[str] = field(default_factory=list)
+    resource_ids: list[str] = field(default_factory=list)
+    resource_id_prefixes: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    descending: bool = True
+    predicate: Callable[[ReceivedEvent], bool] | None = None
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _sql(query: EventQuery) -> Any:
+    stmt = select(events.c.seq, events.c.body)
+    if query.since_us is not None:
+        stmt = stmt.where(events.c.occurred_us >= query.since_us)
+    if query.until_us is not None:
+        stmt = stmt.where(events.c.occurred_us <= query.until_us)
+    if query.names or query.prefixes:
+        stmt = stmt.where(or_(
+            *([events.c.event.in_(query.names)] if query.names else []),
+            *[events.c.event.like(_escape_like(p) + "%", escape="\\") for p in query.prefixes],
+        ))
+    if query.exclude_names:
+        stmt = stmt.where(events.c.event.not_in(query.exclude_names))
+    for prefix in query.exclude_prefixes:
+        stmt = stmt.where(~events.c.event.like(_escape_like(prefix) + "%", escape="\\"))
+    if query.resource_ids or query.resource_id_prefixes:
+        stmt = stmt.where(or_(
+            *([events.c.resource_id.in_(query.resource_ids)] if query.resource_ids else []),
+            *[events.c.resource_id.like(_escape_like(p) + "%", escape="\\") for p in query.resource_id_prefixes],
+        ))
+    if query.ids:
+        stmt = stmt.where(events.c.id.in_(query.ids))
+    order = (events.c.occurred_us.desc(), events.c.seq.desc()) if query.descending else (
+        events.c.occurred_us.asc(), events.c.seq.asc())
+    return stmt.order_by(*order)
+
+
+def search(conn: Connection, query: EventQuery, offset: int, limit: int) -> tuple[list[ReceivedEvent], int]:
+    """One page of matching events and the total number of matches."""
+    stmt = _sql(query)
+    if query.predicate is None:
+        total = int(conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one())
+        rows = conn.execute(stmt.offset(offset).limit(limit)).all()
+        return [ReceivedEvent.model_validate_json(r[1]) for r in rows], total
+    page: list[ReceivedEvent] = []
+    total = 0
+    for (_seq, body) in conn.execute(stmt.execution_options(yield_per=SCAN_CHUNK)):
+        event = ReceivedEvent.model_validate_json(body)
+        if not query.predicate(event):
+            continue
+        if offset <= total < offset + limit:
+            page.append(event)
+        total += 1
+    return page, total
