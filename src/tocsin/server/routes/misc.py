@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,6 +21,21 @@ metrics_router = APIRouter()
 @router.get("/health", tags=["health"], summary="Liveness (no token needed)")
 async def health() -> bool:
     return True
+
+
+def _template_source(raw: bytes, content_type: str) -> str:
+    """The template text: a plain-text body, a JSON string (Prefect's client), or {"template": "..."}."""
+    text = raw.decode("utf-8", errors="replace")
+    if "json" in content_type:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, str):
+            return data
+        if isinstance(data, dict) and isinstance(data.get("template"), str):
+            return str(data["template"])
+    return text
 
 
 def _template_checker() -> Any:
@@ -44,7 +60,7 @@ def _fallback_check(source: str) -> tuple[int, str] | None:
 @router.post("/templates/validate", tags=["templates"], summary="Check a Jinja template's syntax")
 @router.post("/automations/templates/validate", include_in_schema=False)
 async def validate_template(request: Request, context: AppContext = Depends(admin)) -> Response:
-    source = (await request.body()).decode("utf-8", errors="replace")
+    source = _template_source(await request.body(), request.headers.get("content-type", ""))
     checker = _template_checker()
     if checker is not None:
         try:
