@@ -2,8 +2,10 @@
 
 Steps when Terraform starts the provider:
  1. Check TF_PLUGIN_MAGIC_COOKIE (a human running the binary gets a hint instead of a hanging process).
- 2. Make a throwaway server certificate: ECDSA P-256, self-signed, SAN localhost, kept in memory only. Nothing is
-    cached under $HOME, so a read-only or missing home directory cannot break start-up (and generating takes ~2 ms).
+ 2. Load the server certificate (ECDSA P-256, self-signed, SAN localhost, valid 30 days) from the cache, or make
+    one: importing `cryptography` costs ~50 ms of the start-up budget, so it is cached in $XDG_CACHE_HOME/tocsin
+    (~/.cache/tocsin), falling back to <tmp>/tocsin-<uid> when home is read-only or missing, and to an in-memory
+    certificate when nothing is writable. Start-up never fails because of the cache.
  3. Listen with TLS on a unix socket in a fresh 0700 temp dir when Terraform asks for AutoMTLS (it passes
     PLUGIN_CLIENT_CERT); see the comment in serve() on why the client certificate itself is not verified.
     Without PLUGIN_CLIENT_CERT (reattach/debug) the socket is plaintext.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -32,6 +35,9 @@ MAGIC_COOKIE_VALUE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca
 CORE_PROTOCOL_VERSION = 1
 APP_PROTOCOL_VERSION = 6
 MAX_WORKERS = 16  # Terraform runs up to 10 operations in parallel (-parallelism default)
+CERT_DAYS = 30
+CERT_RENEW_SECONDS = 86400  # make a new certificate when the cached one has less than a day left
+CERT_CACHE_FILE = "provider-cert.json"
 
 
 def make_certificate() -> tuple[bytes, bytes, bytes]:
@@ -52,7 +58,7 @@ def make_certificate() -> tuple[bytes, bytes, bytes]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(seconds=30))
-        .not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=True,
@@ -65,6 +71,46 @@ def make_certificate() -> tuple[bytes, bytes, bytes]:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return cert.public_bytes(serialization.Encoding.PEM), key_pem, cert.public_bytes(serialization.Encoding.DER)
+
+
+def _cache_dirs(env: Any) -> list[str]:
+    dirs = []
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_CACHE_HOME") or (os.path.join(home, ".cache") if home and home != "~" else "")
+    if base:
+        dirs.append(os.path.join(base, "tocsin"))
+    dirs.append(os.path.join(tempfile.gettempdir(), f"tocsin-{os.getuid() if hasattr(os, 'getuid') else 'user'}"))
+    return dirs
+
+
+def server_certificate(env: Any = os.environ) -> tuple[bytes, bytes, bytes]:
+    """(cert PEM, key PEM, cert DER), from the first usable cache directory or freshly made (see step 2)."""
+    import time
+
+    dirs = _cache_dirs(env)
+    for directory in dirs:
+        try:
+            with open(os.path.join(directory, CERT_CACHE_FILE)) as fh:
+                cached = json.load(fh)
+            if cached["not_after"] - time.time() > CERT_RENEW_SECONDS:
+                return (cached["cert"].encode(), cached["key"].encode(), base64.b64decode(cached["der"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    cert_pem, key_pem, der = make_certificate()
+    record = {"cert": cert_pem.decode(), "key": key_pem.decode(), "der": base64.b64encode(der).decode(),
+              "not_after": time.time() + CERT_DAYS * 86400 - 60}
+    for directory in dirs:
+        path = os.path.join(directory, CERT_CACHE_FILE)
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}"
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+                json.dump(record, fh)
+            os.replace(tmp, path)
+            break
+        except OSError:
+            continue  # read-only or missing: try the next directory
+    return cert_pem, key_pem, der
 
 
 def _raw_handlers(service: str, methods: dict[str, Any]) -> grpc.GenericRpcHandler:
@@ -114,7 +160,7 @@ def serve(provider_handler: grpc.GenericRpcHandler, *, environ: dict[str, str] |
     client_cert = env.get("PLUGIN_CLIENT_CERT", "").encode()
     cert_field = ""
     if client_cert:
-        cert_pem, key_pem, cert_der = make_certificate()
+        cert_pem, key_pem, cert_der = server_certificate(env)
         # The client certificate is not requested: Terraform's is ECDSA P-521, whose signature scheme grpcio's
         # BoringSSL does not offer, so Go would send none and the handshake would fail. The socket sits in a
         # fresh 0700 directory, so only this user can reach it; the server side of the TLS is as go-plugin's.

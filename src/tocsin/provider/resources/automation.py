@@ -25,7 +25,7 @@ from tocsin.provider.framework import (
     Schema,
     State,
 )
-from tocsin.provider.normalize import canonical_actions, canonical_trigger, dumps
+from tocsin.provider.normalize import canonical_actions, canonical_trigger, dumps, strip_trigger_ids
 
 ACTION_LISTS = ("actions", "actions_on_trigger", "actions_on_resolve")
 
@@ -103,7 +103,7 @@ class AutomationResource(Resource):
             "description": server.get("description") or "",
             "enabled": bool(server.get("enabled", True)),
             "tags": list(server.get("tags") or []),
-            "trigger": self.keep_if_same("trigger", prior.get("trigger"), dumps(server.get("trigger"))),
+            "trigger": self.keep_if_same("trigger", prior.get("trigger"), dumps(strip_trigger_ids(server.get("trigger")))),
             "created": _str(server.get("created")),
             "updated": _str(server.get("updated")),
         }
