@@ -41,6 +41,8 @@ def without_tokens(value: Any, key: str = "") -> Any:
                 return "https://placeholder.invalid/"
             if "email" in key:
                 return "placeholder@example.invalid"
+        if key.endswith("url") and _TOKEN_RE.match(value):  # "${var.sink}/slack": a URL built on a token
+            value = _TOKEN_RE.sub("https://placeholder.invalid", value, count=1)
         return _TOKEN_RE.sub("placeholder", value)
     if isinstance(value, dict):
         return {k: without_tokens(v, str(k)) for k, v in value.items()}
@@ -49,17 +51,18 @@ def without_tokens(value: Any, key: str = "") -> Any:
     return value
 
 
-def _raise(where: str, exc: Exception, received: Any) -> None:
+def _raise(where: str, exc: Exception, data: Any, *, show_value: bool = True, strip: str = "") -> None:
     problems = getattr(exc, "problems", None)
     if problems is None and hasattr(exc, "errors"):
         from tocsin.errors import ValidationFailed
 
         problems = ValidationFailed.from_pydantic(exc).problems
-    if problems:
-        path, reason = problems[0]
-        raise ConstructError(f"{where}.{path}" if path else where, reason, received=received,
-                             hint="fix this prop: the engine would reject it") from None
-    raise ConstructError(where, str(exc), received=received, hint="fix this prop: the engine would reject it") from None
+    path, reason = problems[0] if problems else ("", str(exc))
+    if strip and path.startswith(strip):
+        path = path[len(strip):]
+    received = data.get(path.split(".")[0], data) if isinstance(data, dict) and path else data
+    raise ConstructError(f"{where}.{path}" if path else where, reason, received=received, show_value=show_value,
+                         hint="fix this prop: the engine would reject it") from None
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -83,7 +86,7 @@ def check_action(where: str, data: dict[str, Any]) -> None:
 
 
 def check_block(where: str, block_type: str, data: dict[str, Any], *, show_value: bool = True) -> None:
-    fn = _find("tocsin.schemas.blocks", ("parse_block_data", "validate_block_data", "parse_block"))
+    fn = _find("tocsin.schemas.blocks", ("validate_block", "parse_block_data", "validate_block_data"))
     if fn is None:
         return
     try:
@@ -91,7 +94,7 @@ def check_block(where: str, block_type: str, data: dict[str, Any], *, show_value
     except TypeError:
         return
     except _expected_errors() as exc:
-        _raise(where, exc, data if show_value else "<block data not shown: it may hold secrets>")
+        _raise(where, exc, data, show_value=show_value, strip="data.")
 
 
 def check_template(where: str, text: str) -> None:

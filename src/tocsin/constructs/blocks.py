@@ -14,7 +14,8 @@ from ._util import ConstructError, is_token, str_list
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGERDUTY_SEVERITIES = ("info", "warning", "error", "critical")
-SMTP_TYPES = ("STARTTLS", "SSL", "INSECURE")
+SMTP_SECURITY = ("starttls", "ssl", "none")
+NOTIFY_TYPES = ("info", "success", "warning", "failure")
 
 
 def _one_of(cls: str, a: str, va: Any, b: str, vb: Any, *, required: bool = True) -> None:
@@ -79,133 +80,173 @@ class BlockConfig:
 
 
 class SlackWebhook(BlockConfig):
-    """A Slack incoming webhook. Give `url` or `webhook_url_secret` (the name of a `tocsin_secret`)."""
+    """A Slack incoming webhook. Give `url` or `webhook_url_secret` (the name of a `tocsin_secret`).
+
+    :param notify_type: "info", "success", "warning" or "failure"; default - the engine's ("info").
+    """
 
     block_type = "slack-webhook"
     secret_fields = ("url",)
 
-    def __init__(self, *, url: str | None = None, webhook_url_secret: str | None = None) -> None:
+    def __init__(self, *, url: str | None = None, webhook_url_secret: str | None = None,
+                 notify_type: str | None = None) -> None:
         _one_of("SlackWebhook", "url", url, "webhook_url_secret", webhook_url_secret)
         _url("SlackWebhook", "url", url)
         _str("SlackWebhook", "webhook_url_secret", webhook_url_secret)
-        super().__init__(url=url, webhook_url_secret=webhook_url_secret)
+        _choice("SlackWebhook", "notify_type", notify_type, NOTIFY_TYPES)
+        super().__init__(url=url, webhook_url_secret=webhook_url_secret, notify_type=notify_type)
 
 
 class MsTeamsWebhook(BlockConfig):
-    """A Microsoft Teams *Workflows* webhook URL (the whole URL is a secret)."""
+    """A Microsoft Teams *Workflows* (Power Automate) webhook URL; the whole URL is a secret."""
 
     block_type = "ms-teams-webhook"
     secret_fields = ("url",)
 
-    def __init__(self, *, url: str | None = None, webhook_url_secret: str | None = None) -> None:
+    def __init__(self, *, url: str | None = None, webhook_url_secret: str | None = None,
+                 notify_type: str | None = None) -> None:
         _one_of("MsTeamsWebhook", "url", url, "webhook_url_secret", webhook_url_secret)
         _url("MsTeamsWebhook", "url", url)
         _str("MsTeamsWebhook", "webhook_url_secret", webhook_url_secret)
-        super().__init__(url=url, webhook_url_secret=webhook_url_secret)
+        _choice("MsTeamsWebhook", "notify_type", notify_type, NOTIFY_TYPES)
+        super().__init__(url=url, webhook_url_secret=webhook_url_secret, notify_type=notify_type)
 
 
 class Email(BlockConfig):
-    """SMTP email. `smtp_type`: "STARTTLS" (default), "SSL" or "INSECURE"; default port - 587."""
+    """SMTP email.
+
+    :param security: "starttls" (default), "ssl" or "none".
+    :param smtp_port: default - by security: 587, 465 or 25.
+    :param password_secret: name of a `tocsin_secret` holding the SMTP password (preferred over `password`).
+    """
 
     block_type = "email"
     secret_fields = ("password",)
 
-    def __init__(self, *, to_emails: Sequence[str], smtp_server: str, from_email: str,
-                 smtp_port: int = 587, smtp_type: str = "STARTTLS", username: str | None = None,
-                 password: str | None = None, password_secret: str | None = None) -> None:
+    def __init__(self, *, smtp_host: str, from_email: str, to_emails: Sequence[str], smtp_port: int | None = None,
+                 security: str = "starttls", username: str | None = None, password: str | None = None,
+                 password_secret: str | None = None) -> None:
         emails = str_list(to_emails, "Email.to_emails")
         if not emails:
             raise ConstructError("Email.to_emails", "needs at least one address", received=to_emails)
-        _str("Email", "smtp_server", smtp_server, required=True)
+        _str("Email", "smtp_host", smtp_host, required=True)
         _str("Email", "from_email", from_email, required=True)
-        _choice("Email", "smtp_type", smtp_type, SMTP_TYPES)
-        if isinstance(smtp_port, bool) or not isinstance(smtp_port, int) or not 0 < smtp_port < 65536:
+        _choice("Email", "security", security, SMTP_SECURITY)
+        if smtp_port is not None and (isinstance(smtp_port, bool) or not isinstance(smtp_port, int)
+                                      or not 0 < smtp_port < 65536):
             raise ConstructError("Email.smtp_port", "must be a port number 1-65535", received=smtp_port)
         _one_of("Email", "password", password, "password_secret", password_secret, required=False)
-        super().__init__(smtp_server=smtp_server, smtp_port=smtp_port, smtp_type=smtp_type, username=username,
+        if (password is not None or password_secret is not None) and username is None:
+            raise ConstructError("Email.username", "is required when a password is set", received=None)
+        super().__init__(smtp_host=smtp_host, smtp_port=smtp_port, security=security, username=username,
                          password=password, password_secret=password_secret, from_email=from_email,
                          to_emails=emails)
 
 
 class TwilioSms(BlockConfig):
-    """Twilio SMS: `messaging_service_sid` or `from_phone_number`; `auth_token` or `auth_token_secret`."""
+    """Twilio SMS: `messaging_service_sid` or `from_phone_number`; `auth_token` or `auth_token_secret`.
+
+    :param api_base_url: default - Twilio's API; point it at a local fake in tests.
+    """
 
     block_type = "twilio-sms"
     secret_fields = ("auth_token",)
 
     def __init__(self, *, account_sid: str, to_phone_numbers: Sequence[str], auth_token: str | None = None,
                  auth_token_secret: str | None = None, messaging_service_sid: str | None = None,
-                 from_phone_number: str | None = None) -> None:
+                 from_phone_number: str | None = None, api_base_url: str | None = None) -> None:
         _str("TwilioSms", "account_sid", account_sid, required=True)
         numbers = str_list(to_phone_numbers, "TwilioSms.to_phone_numbers")
         if not numbers:
             raise ConstructError("TwilioSms.to_phone_numbers", "needs at least one number", received=to_phone_numbers)
         _one_of("TwilioSms", "auth_token", auth_token, "auth_token_secret", auth_token_secret)
         _one_of("TwilioSms", "messaging_service_sid", messaging_service_sid, "from_phone_number", from_phone_number)
+        _url("TwilioSms", "api_base_url", api_base_url)
         super().__init__(account_sid=account_sid, auth_token=auth_token, auth_token_secret=auth_token_secret,
                          messaging_service_sid=messaging_service_sid, from_phone_number=from_phone_number,
-                         to_phone_numbers=numbers)
+                         to_phone_numbers=numbers, api_base_url=api_base_url)
 
 
 class PagerDuty(BlockConfig):
-    """PagerDuty Events API v2. `integration_key` is the routing key; `url` overrides the events endpoint
-    (default - PagerDuty's); `severity` default "critical"."""
+    """PagerDuty Events API v2. Give one of `routing_key`, `routing_key_secret`, `integration_key` or
+    `integration_key_secret` (integration key is Prefect's name for the routing key).
+
+    :param severity: "info", "warning", "error" or "critical"; default - the engine's ("error").
+    :param api_base_url: default - PagerDuty's events endpoint; point it at a local fake in tests and demos.
+    """
 
     block_type = "pager-duty"
-    secret_fields = ("integration_key",)
+    secret_fields = ("routing_key", "integration_key")
 
-    def __init__(self, *, integration_key: str | None = None, integration_key_secret: str | None = None,
-                 severity: str = "critical", url: str | None = None) -> None:
-        _one_of("PagerDuty", "integration_key", integration_key, "integration_key_secret", integration_key_secret)
+    def __init__(self, *, routing_key: str | None = None, routing_key_secret: str | None = None,
+                 integration_key: str | None = None, integration_key_secret: str | None = None,
+                 severity: str | None = None, source: str | None = None, api_base_url: str | None = None) -> None:
+        given = [n for n, v in (("routing_key", routing_key), ("routing_key_secret", routing_key_secret),
+                                ("integration_key", integration_key),
+                                ("integration_key_secret", integration_key_secret)) if v is not None]
+        if len(given) != 1:
+            raise ConstructError("PagerDuty", "give exactly one of routing_key, routing_key_secret, integration_key "
+                                 "or integration_key_secret", received=given,
+                                 hint="prefer routing_key_secret=<TfSecret>.name")
         _choice("PagerDuty", "severity", severity, PAGERDUTY_SEVERITIES)
-        _url("PagerDuty", "url", url)
-        super().__init__(integration_key=integration_key, integration_key_secret=integration_key_secret,
-                         severity=severity, url=url)
+        _url("PagerDuty", "api_base_url", api_base_url)
+        super().__init__(routing_key=routing_key, routing_key_secret=routing_key_secret,
+                         integration_key=integration_key, integration_key_secret=integration_key_secret,
+                         severity=severity, source=source, api_base_url=api_base_url)
 
 
-def _headers(cls: str, headers: Any) -> dict[str, str] | None:
+def _headers(cls: str, headers: Any, field: str = "headers") -> dict[str, str] | None:
     if headers is None:
         return None
     if not isinstance(headers, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
                                                    for k, v in headers.items()):
-        raise ConstructError(f"{cls}.headers", "must be a mapping of header name -> string value",
-                             received=headers)
+        raise ConstructError(f"{cls}.{field}", "must be a mapping of name -> string value", received=headers)
     return dict(headers)
 
 
 class CustomWebhook(BlockConfig):
-    """A notification sent as an HTTP request of your shape; `json_data`/`form_data` values are templates."""
+    """A notification sent as an HTTP request of your shape. `{{subject}}`, `{{body}}`, `{{name}}` and the keys
+    of `secrets` are substituted in url, params, headers, cookies, json_data, form_data and body.
+
+    :param method: default "POST".
+    :param secrets: values for placeholders (secret: prefer values from sensitive TerraformVariables).
+    """
 
     block_type = "custom-webhook"
-    secret_fields = ("url",)
+    secret_fields = ("secrets",)
 
-    def __init__(self, *, url: str | None = None, url_secret: str | None = None, method: str = "POST",
-                 headers: Mapping[str, str] | None = None, json_data: Any = None,
-                 form_data: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
-                 timeout_seconds: float | None = None) -> None:
-        _one_of("CustomWebhook", "url", url, "url_secret", url_secret)
-        _url("CustomWebhook", "url", url)
+    def __init__(self, *, url: str, method: str = "POST", headers: Mapping[str, str] | None = None,
+                 params: Mapping[str, str] | None = None, cookies: Mapping[str, str] | None = None,
+                 json_data: Any = None, form_data: Mapping[str, str] | None = None, body: str | None = None,
+                 secrets: Mapping[str, str] | None = None, timeout_seconds: float | None = None) -> None:
+        _str("CustomWebhook", "url", url, required=True)
+        _url("CustomWebhook", "url", url.split("{{", 1)[0] if "{{" in url else url)
         _choice("CustomWebhook", "method", method, HTTP_METHODS)
-        if json_data is not None and form_data is not None:
-            raise ConstructError("CustomWebhook", "give json_data or form_data, not both", received=None,
-                                 show_value=False)
-        super().__init__(url=url, url_secret=url_secret, method=method, headers=_headers("CustomWebhook", headers),
-                         json_data=json_data, form_data=None if form_data is None else dict(form_data),
-                         params=None if params is None else dict(params), timeout=timeout_seconds)
+        if sum(x is not None for x in (json_data, form_data, body)) > 1:
+            raise ConstructError("CustomWebhook", "give at most one of json_data, form_data or body", show_value=False)
+        super().__init__(url=url, method=method, headers=_headers("CustomWebhook", headers),
+                         params=_headers("CustomWebhook", params, "params"),
+                         cookies=_headers("CustomWebhook", cookies, "cookies"), json_data=json_data,
+                         form_data=_headers("CustomWebhook", form_data, "form_data"), body=body,
+                         secrets=_headers("CustomWebhook", secrets, "secrets"), timeout_seconds=timeout_seconds)
 
 
 class Webhook(BlockConfig):
-    """An endpoint for the `call-webhook` action (`CallWebhook`), which supplies the payload."""
+    """An endpoint for the `call-webhook` action (`CallWebhook`), which supplies the payload.
+
+    :param method: default "POST".
+    :param headers: sent with each call (a secret field: may carry tokens).
+    """
 
     block_type = "webhook"
-    secret_fields = ("url",)
+    secret_fields = ("url", "headers")
 
     def __init__(self, *, url: str | None = None, url_secret: str | None = None, method: str = "POST",
                  headers: Mapping[str, str] | None = None) -> None:
         _one_of("Webhook", "url", url, "url_secret", url_secret)
         _url("Webhook", "url", url)
         _choice("Webhook", "method", method, HTTP_METHODS)
-        super().__init__(url=url, url_secret=url_secret, method=method, headers=_headers("Webhook", headers))
+        super().__init__(method=method, url=url, url_secret=url_secret, headers=_headers("Webhook", headers))
 
 
 class Apprise(BlockConfig):
