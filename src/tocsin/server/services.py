@@ -67,6 +67,14 @@ def _action_validator() -> Any:
     return getattr(module, "validate_actions", None)
 
 
+def _templating_available() -> bool:
+    try:
+        importlib.import_module("tocsin.templating")
+    except ImportError:
+        return False
+    return True
+
+
 def validate(data: Any, model: type[AutomationCreate] = AutomationCreate) -> dict[str, Any]:
     """Validate an automation body; returns the document to store (trigger with fresh ids)."""
     if not isinstance(data, dict):
@@ -86,15 +94,13 @@ def validate(data: Any, model: type[AutomationCreate] = AutomationCreate) -> dic
     for field in ("actions", "actions_on_trigger", "actions_on_resolve"):
         if check is not None:
             try:
-                doc[field] = _dump_actions(check(doc[field]))
+                doc[field] = _dump_actions(check(doc[field], field, check_templates=_templating_available()))
             except ValidationFailed as exc:
-                problems += [(f"{field}.{p}" if p else field, m) for p, m in exc.problems]
-            except ValidationError as exc:
-                problems += ValidationFailed.from_pydantic(exc, prefix=field).problems
+                problems += exc.problems
         else:
             for i, action in enumerate(doc[field]):
                 if not isinstance(action.get("type"), str):
-                    problems.append((f"{field}.{i}.type", "every action needs a string `type`"))
+                    problems.append((f"{field}[{i}].type", "every action needs a string `type`"))
     if problems:
         raise ValidationFailed(problems)
     if doc.get("owner_resource") is None:
