@@ -171,7 +171,9 @@ def prepare(data: Any, index: int) -> PreparedScenario:
 
 def simulate(scenario: PreparedScenario) -> list[ActualFiring]:
     """Replay the scenario through the real evaluator with a fake clock."""
-    index_of = {e.id: i for i, e in enumerate(scenario.events)}
+    index_of: dict[UUID, int] = {}
+    for i, e in enumerate(scenario.events):
+        index_of.setdefault(e.id, i)  # a re-sent id is ignored, so its first delivery is the one that counts
     periodic = scenario.evaluate_at is not None
     starts = [e.received for e in scenario.events] + list(scenario.evaluate_at or [])
     clock = FakeClock(min(starts) if starts else datetime(2026, 1, 1, tzinfo=timezone.utc))
