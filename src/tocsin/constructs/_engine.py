@@ -78,11 +78,23 @@ def check_action(where: str, data: dict[str, Any]) -> None:
     if fn is None:
         return
     try:
-        fn(without_tokens(data))
+        parsed = fn(without_tokens(data))
     except TypeError:
         return  # a different signature than expected: leave it to the provider's plan-time check
     except _expected_errors() as exc:
-        _raise(where, exc, data)
+        _raise(where, exc, data, strip="action.")
+        return
+    problems_fn = _find("tocsin.templating", ("action_template_problems",))
+    if problems_fn is None:
+        return
+    try:
+        problems = problems_fn([parsed], "action")
+    except TypeError:
+        return
+    if problems:
+        from tocsin.errors import ValidationFailed
+
+        _raise(where, ValidationFailed(problems), data, strip="action[0].")
 
 
 def check_block(where: str, block_type: str, data: dict[str, Any], *, show_value: bool = True) -> None:

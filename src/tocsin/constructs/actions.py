@@ -57,24 +57,36 @@ def _template(cls: str, field: str, value: Any) -> Any:
 
 
 class SendNotification(Action):
-    """Send a message through a notification block. Default subject and body - the engine's defaults."""
+    """Send a message through a notification block. Default subject - the engine's ("Prefect automated
+    notification"); `body` is required, as in Prefect."""
 
     type = "send-notification"
 
-    def __init__(self, *, block: Any, subject: str | None = None, body: str | None = None) -> None:
+    def __init__(self, *, block: Any, body: str, subject: str | None = None) -> None:
+        if not isinstance(body, str):
+            raise ConstructError("SendNotification.body", "is required: a Jinja template string", received=body,
+                                 hint='for example body="{{ flow.name }} entered {{ flow_run.state.name }}"')
         super().__init__(block_document_id=ref_id(block, "SendNotification.block", "block"),
                          subject=_template("SendNotification", "subject", subject),
                          body=_template("SendNotification", "body", body))
 
 
 class CallWebhook(Action):
-    """POST a templated payload to a `Webhook` block. Default payload - the engine's (the event as JSON)."""
+    """Send a templated payload to a `Webhook` block; a non-2xx answer is a failure.
+
+    :param payload: Jinja template of the body; default - the engine's ("", an empty body).
+    :param headers: extra headers, values are templates; default - none.
+    """
 
     type = "call-webhook"
 
-    def __init__(self, *, block: Any, payload: str | None = None) -> None:
+    def __init__(self, *, block: Any, payload: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        if headers is not None:
+            if not isinstance(headers, Mapping):
+                raise ConstructError("CallWebhook.headers", "must be a mapping of name -> template", received=headers)
+            headers = {k: _template("CallWebhook", f"headers.{k}", v) for k, v in headers.items()}
         super().__init__(block_document_id=ref_id(block, "CallWebhook.block", "block"),
-                         payload=_template("CallWebhook", "payload", payload))
+                         payload=_template("CallWebhook", "payload", payload), headers=headers)
 
 
 class _AutomationToggle(Action):
@@ -96,6 +108,21 @@ class ResumeAutomation(_AutomationToggle):
     """Resume an automation: the one given, or (default) the one that fired."""
 
     type = "resume-automation"
+
+
+class PauseDeployment(Action):
+    """Pause a deployment's schedule: `deployment_id`, or (default) the triggering event's deployment."""
+
+    type = "pause-deployment"
+
+    def __init__(self, *, deployment_id: str | None = None) -> None:
+        super().__init__(source="inferred" if deployment_id is None else "selected", deployment_id=deployment_id)
+
+
+class ResumeDeployment(PauseDeployment):
+    """Resume a deployment's schedule: `deployment_id`, or (default) the triggering event's deployment."""
+
+    type = "resume-deployment"
 
 
 class RunDeployment(Action):
@@ -130,12 +157,13 @@ class ChangeFlowRunState(Action):
 
     type = "change-flow-run-state"
 
-    def __init__(self, *, state: str, name: str | None = None, message: str | None = None) -> None:
+    def __init__(self, *, state: str, name: str | None = None, message: str | None = None,
+                 force: bool | None = None) -> None:
         if not isinstance(state, str) or state.upper() not in FLOW_RUN_STATES:
             raise ConstructError("ChangeFlowRunState.state", f"must be one of {', '.join(FLOW_RUN_STATES)}",
                                  received=state)
         super().__init__(state=state.upper(), name=name,
-                         message=_template("ChangeFlowRunState", "message", message))
+                         message=_template("ChangeFlowRunState", "message", message), force=force)
 
 
 class DoNothing(Action):
@@ -148,4 +176,4 @@ class DoNothing(Action):
 
 
 __all__ = ["Action", "CallWebhook", "CancelFlowRun", "ChangeFlowRunState", "DoNothing", "PauseAutomation",
-           "ResumeAutomation", "RunDeployment", "SendNotification"]
+           "PauseDeployment", "ResumeAutomation", "ResumeDeployment", "RunDeployment", "SendNotification"]
