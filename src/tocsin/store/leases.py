@@ -15,9 +15,9 @@ def acquire(conn: Connection, name: str, holder: str, now_us: int, ttl_us: int) 
     row = conn.execute(select(leases).where(leases.c.name == name)).first()
     if row is None:
         ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(leases)
-        done = conn.execute(ins.values(name=name, holder=holder, epoch=1, expires_us=now_us + ttl_us)
-                            .on_conflict_do_nothing(index_elements=["name"])).rowcount
-        return 1 if done == 1 else None
+        created = conn.execute(ins.values(name=name, holder=holder, epoch=1, expires_us=now_us + ttl_us)
+                               .on_conflict_do_nothing(index_elements=["name"]).returning(leases.c.name)).first()
+        return 1 if created is not None else None
     if row.holder == holder and row.expires_us > now_us:
         return row.epoch if renew(conn, name, holder, row.epoch, now_us, ttl_us) else None
     if row.expires_us > now_us:
