@@ -8,6 +8,7 @@ that caused them and restores with `InMemoryStateStore.restore(snapshot)` after 
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,10 +73,125 @@ class Changes:
     seen: set[UUID] = field(default_factory=set)
     clock: bool = False
     next_runs: set[TriggerKey] = field(default_factory=set)
+    metrics: set[TriggerKey] = field(default_factory=set)  # metric trigger states upserted or deleted
 
     def __bool__(self) -> bool:
-        return bool(self.buckets or self.child_firings or self.parked or self.seen or self.clock or self.next_runs)
+        return bool(self.buckets or self.child_firings or self.parked or self.seen or self.clock or self.next_runs
+                    or self.metrics)
 
+
+# -- metric ------------------------------------------------------------------------------------------------------
+# State of one metric trigger (tocsin.triggers.metric holds the logic). Times are integer microseconds since the
+# Unix epoch and sample values integers (0/1 for successes, microseconds for duration and lateness), so sums are
+# exact and a snapshot restores bit for bit.
+
+
+@dataclass
+class RunTrack:
+    """A flow run still in flight for a duration/lateness trigger: when its latest state began, when it last
+    entered Running, when it became Late (None when not applicable)."""
+
+    last_us: int
+    running_us: int | None = None
+    late_us: int | None = None
+
+
+@dataclass
+class MetricState:
+    automation_id: UUID
+    trigger_path: str
+    samples: dict[str, tuple[int, int]] = field(default_factory=dict)  # flow-run id -> (time, value)
+    heap: list[tuple[int, str]] = field(default_factory=list)  # (time, run) min-heap; stale entries dropped lazily
+    runs: dict[str, RunTrack] = field(default_factory=dict)  # in-flight runs, least recently updated first
+    total: int = 0  # sum of sample values
+    open_late: int = 0  # runs currently Late (lateness only)...
+    open_late_since: int = 0  # ...and the sum of their `late_us`
+    holding_since: datetime | None = None  # first judgement of the current breach
+    fired: bool = False  # the current breach has fired (re-armed when the condition stops holding)
+    dirty: bool = False  # observed since the last judgement
+    last_evaluated: datetime | None = None
+    next_sweep: datetime | None = None  # next forgetting of stale in-flight runs
+    last_event: ReceivedEvent | None = None  # the event that last contributed...
+    last_event_run: str | None = None  # ...and its flow run
+
+    @property
+    def key(self) -> TriggerKey:
+        return (self.automation_id, self.trigger_path)
+
+    def put_sample(self, run: str, when_us: int, value: int) -> None:
+        self.drop_sample(run)
+        self.samples[run] = (when_us, value)
+        self.total += value
+        heapq.heappush(self.heap, (when_us, run))
+
+    def drop_sample(self, run: str) -> None:
+        old = self.samples.pop(run, None)
+        if old is not None:
+            self.total -= old[1]
+
+    def expire_samples(self, horizon_us: int) -> None:
+        """Drop samples taken at or before `horizon_us`."""
+        heap = self.heap
+        while heap and heap[0][0] <= horizon_us:
+            when_us, run = heapq.heappop(heap)
+            current = self.samples.get(run)
+            if current is not None and current[0] == when_us:
+                self.drop_sample(run)
+
+    def put_run(self, run: str, track: RunTrack) -> None:
+        self.drop_run(run)
+        self.runs[run] = track
+        if track.late_us is not None:
+            self.open_late += 1
+            self.open_late_since += track.late_us
+
+    def drop_run(self, run: str) -> RunTrack | None:
+        track = self.runs.pop(run, None)
+        if track is not None and track.late_us is not None:
+            self.open_late -= 1
+            self.open_late_since -= track.late_us
+        return track
+
+    def is_empty(self) -> bool:
+        return not self.samples and not self.runs and self.holding_since is None and not self.dirty
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "automation_id": str(self.automation_id),
+            "trigger_path": self.trigger_path,
+            "samples": [[run, t, v] for run, (t, v) in self.samples.items()],
+            "runs": [[run, r.last_us, r.running_us, r.late_us] for run, r in self.runs.items()],
+            "holding_since": self.holding_since.isoformat() if self.holding_since else None,
+            "fired": self.fired,
+            "dirty": self.dirty,
+            "last_evaluated": self.last_evaluated.isoformat() if self.last_evaluated else None,
+            "next_sweep": self.next_sweep.isoformat() if self.next_sweep else None,
+            "last_event": self.last_event.model_dump(mode="json") if self.last_event else None,
+            "last_event_run": self.last_event_run,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MetricState:
+        def when(name: str) -> datetime | None:
+            return datetime.fromisoformat(data[name]) if data.get(name) else None
+
+        state = cls(UUID(data["automation_id"]), data["trigger_path"])
+        for run, t, v in data.get("samples", []):
+            state.put_sample(run, int(t), int(v))
+        for run, last_us, running_us, late_us in data.get("runs", []):
+            state.put_run(run, RunTrack(int(last_us), running_us, late_us))
+        state.holding_since = when("holding_since")
+        state.fired = bool(data.get("fired"))
+        state.dirty = bool(data.get("dirty"))
+        state.last_evaluated = when("last_evaluated")
+        state.next_sweep = when("next_sweep")
+        last = data.get("last_event")
+        state.last_event = ReceivedEvent.model_validate(last) if last else None
+        state.last_event_run = data.get("last_event_run")
+        return state
+
+
+# -- end metric --------------------------------------------------------------------------------------------------
 
 SEEN_MEMORY_SECONDS = 30 * 60  # Prefect keeps processed ids for 30 minutes...
 SEEN_MEMORY_SIZE = 10_000  # ...and at most this many
@@ -93,6 +209,7 @@ class InMemoryStateStore:
         self.events_clock: datetime | None = None
         self.events_clock_updated: datetime | None = None
         self.next_runs: dict[TriggerKey, datetime] = {}
+        self.metrics: dict[TriggerKey, MetricState] = {}  # metric
         self._changes = Changes()
 
     # -- buckets ------------------------------------------------------------------------------------------------
@@ -177,6 +294,21 @@ class InMemoryStateStore:
             self.next_runs[trigger] = when
         self._changes.next_runs.add(trigger)
 
+    # -- metric ----------------------------------------------------------------------------------------------------
+    def metric_state(self, trigger: TriggerKey) -> MetricState | None:
+        return self.metrics.get(trigger)
+
+    def put_metric_state(self, state: MetricState) -> None:
+        """Store (or mark as changed after mutating in place) a metric trigger's state."""
+        self.metrics[state.key] = state
+        self._changes.metrics.add(state.key)
+
+    def delete_metric_state(self, trigger: TriggerKey) -> None:
+        if self.metrics.pop(trigger, None) is not None:
+            self._changes.metrics.add(trigger)
+
+    # -- end metric ------------------------------------------------------------------------------------------------
+
     # -- whole automations -----------------------------------------------------------------------------------------
     def forget_automation(self, automation_id: UUID) -> None:
         for bucket in [b for b in self.buckets.values() if b.automation_id == automation_id]:
@@ -186,6 +318,8 @@ class InMemoryStateStore:
                 self.delete_child_firing(parent, child)
         for trigger in [t for t in self.next_runs if t[0] == automation_id]:
             self.set_next_run(trigger, None)
+        for trigger in [t for t in self.metrics if t[0] == automation_id]:  # metric
+            self.delete_metric_state(trigger)
 
     # -- persistence -----------------------------------------------------------------------------------------------
     def drain_changes(self) -> Changes:
@@ -205,6 +339,7 @@ class InMemoryStateStore:
             "events_clock": self.events_clock.isoformat() if self.events_clock else None,
             "events_clock_updated": self.events_clock_updated.isoformat() if self.events_clock_updated else None,
             "next_runs": [[str(t[0]), t[1], when.isoformat()] for t, when in self.next_runs.items()],
+            "metrics": [m.to_json() for m in self.metrics.values()],  # metric
         }
 
     @classmethod
@@ -223,5 +358,7 @@ class InMemoryStateStore:
             store.events_clock_updated = datetime.fromisoformat(data["events_clock_updated"])
         for a, path, when in data.get("next_runs", []):
             store.next_runs[(UUID(a), path)] = datetime.fromisoformat(when)
+        for m in data.get("metrics", []):  # metric
+            store.put_metric_state(MetricState.from_json(m))
         store.drain_changes()
         return store
