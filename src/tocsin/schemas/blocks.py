@@ -43,17 +43,24 @@ class BlockModel(BaseModel):
 
     block_type: ClassVar[str]
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # field -> the field naming a stored secret for it, where that is not "<field>_secret" (seed 000's names)
+    secret_refs: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def secret_ref_field(cls, field: str) -> str:
+        return cls.secret_refs.get(field, f"{field}_secret")
 
     def secret(self, field: str, resolve_secret: SecretResolver | None) -> str | None:
-        """The value of a secret field, inline or through `<field>_secret` and `resolve_secret`."""
+        """The value of a secret field, inline or through its `*_secret` name and `resolve_secret`."""
         inline = getattr(self, field, None)
         if inline is not None:
             return str(inline)
-        name = getattr(self, f"{field}_secret", None)
+        ref = self.secret_ref_field(field)
+        name = getattr(self, ref, None)
         if name is None:
             return None
         if resolve_secret is None:
-            raise ValueError(f"{field}_secret names secret {name!r} but no secret resolver was given")
+            raise ValueError(f"{ref} names secret {name!r} but no secret resolver was given")
         return resolve_secret(name)
 
     def public_data(self) -> dict[str, Any]:
@@ -89,6 +96,7 @@ class SlackWebhook(BlockModel):
 
     block_type: ClassVar[str] = "slack-webhook"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"url"})
+    secret_refs: ClassVar[dict[str, str]] = {"url": "webhook_url_secret"}
 
     url: str | None = Field(None, repr=False)
     webhook_url_secret: str | None = None
@@ -110,6 +118,7 @@ class MsTeamsWebhook(BlockModel):
 
     block_type: ClassVar[str] = "ms-teams-webhook"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"url"})
+    secret_refs: ClassVar[dict[str, str]] = {"url": "webhook_url_secret"}
 
     url: str | None = Field(None, repr=False)
     webhook_url_secret: str | None = None
@@ -203,6 +212,7 @@ class PagerDuty(BlockModel):
 
     block_type: ClassVar[str] = "pager-duty"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"routing_key", "integration_key", "api_key"})
+    secret_refs: ClassVar[dict[str, str]] = {"api_key": "api_token_secret"}
 
     routing_key: str | None = Field(None, repr=False)
     routing_key_secret: str | None = None

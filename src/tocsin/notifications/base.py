@@ -1,0 +1,150 @@
+"""What every notifier shares: the `Notifier` protocol, its result, and one HTTP helper for all HTTP channels.
+
+A notifier turns (block, subject, body) into one delivery attempt. It either returns a `DeliveryResult` or raises
+`tocsin.errors.DeliveryError`; the dispatcher decides about retries from `permanent` and `retry_after` alone:
+
+    outcome                                   permanent   retry_after
+    2xx                                       (success)
+    408, 429, 5xx                             False       from Retry-After (seconds or HTTP date), else None
+    timeout, connection failure               False       None
+    other 3xx/4xx, bad URL, bad configuration True        None
+
+Error messages name the channel and the status, never the URL or a credential: every string that leaves a
+notifier passes through a `Redactor` loaded with the block's secret values and the target URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import httpx
+
+from tocsin.clock import Clock, SystemClock
+from tocsin.errors import DeliveryError, NotFound
+from tocsin.schemas.blocks import BlockModel
+from tocsin.secrets import Redactor
+
+SecretResolver = Callable[[str], str]
+
+DELIVERY_ID_HEADER = "X-Tocsin-Delivery-Id"
+USER_AGENT = "tocsin/0.1"
+DEFAULT_TIMEOUT_SECONDS = 10.0  # Prefect's custom-webhook default; chat and paging APIs answer in well under 1 s
+EXCERPT_CHARS = 1000  # Prefect keeps the first 1000 characters of a response body in action events
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """A successful delivery: the final status code (None for non-HTTP channels) and a redacted excerpt."""
+
+    status_code: int | None
+    response_excerpt: str = ""
+
+
+class Notifier(Protocol):
+    def send(self, block: Any, subject: str, body: str, *, delivery_id: str) -> DeliveryResult: ...
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def redactor_for(block: BlockModel | None, resolved: Iterable[str | None] = ()) -> Redactor:
+    """A redactor for one delivery: the block's inline secrets plus values resolved by name (URLs, tokens)."""
+    values = list(block.secret_values()) if block is not None else []
+    values += [v for v in resolved if v]
+    return Redactor(values)
+
+
+def require(value: str | None, what: str) -> str:
+    if not value:
+        raise DeliveryError(f"{what} is not configured", permanent=True)
+    return value
+
+
+def resolve(block: BlockModel, field: str, resolve_secret: SecretResolver | None) -> str | None:
+    """A secret field's value; a missing or unresolvable named secret is a permanent failure (name only)."""
+    try:
+        return block.secret(field, resolve_secret)
+    except Exception as exc:  # the resolver's message could quote the value: report the type only
+        name = getattr(block, block.secret_ref_field(field), None)
+        permanent = isinstance(exc, (NotFound, LookupError, ValueError))
+        raise DeliveryError(f"secret {name!r} for {field} could not be resolved ({type(exc).__name__})",
+                            permanent=permanent) from None
+
+
+class HttpSender:
+    """One pooled httpx client (two: verifying and not) with timeouts, shared by every HTTP notifier.
+
+    Every request carries `X-Tocsin-Delivery-Id` so a receiver can drop duplicates of a retried delivery.
+    Thread-safe; create one per process and pass it to `notifier_for`.
+    """
+
+    def __init__(self, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, clock: Clock | None = None,
+                 transport: httpx.BaseTransport | None = None, max_connections: int = 100) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.clock = clock or SystemClock()
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        common: dict[str, Any] = dict(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False,
+                                      limits=limits, headers={"User-Agent": USER_AGENT})
+        self._client = httpx.Client(transport=transport, **common)
+        self._insecure: httpx.Client | None = None
+        self._transport = transport
+        self._common = common
+
+    def close(self) -> None:
+        self._client.close()
+        if self._insecure is not None:
+            self._insecure.close()
+
+    def _client_for(self, verify: bool) -> httpx.Client:
+        if verify:
+            return self._client
+        if self._insecure is None:
+            self._insecure = httpx.Client(transport=self._transport, verify=False, **self._common)
+        return self._insecure
+
+    def request(self, method: str, url: str, *, delivery_id: str, channel: str, redactor: Redactor,
+                headers: Mapping[str, str] | None = None, verify: bool = True,
+                timeout_seconds: float | None = None, **kwargs: Any) -> DeliveryResult:
+        """Send one request; 2xx -> DeliveryResult, anything else -> DeliveryError (see the module table)."""
+        redactor.add(url)
+        all_headers = {**(headers or {}), DELIVERY_ID_HEADER: delivery_id}
+        timeout = httpx.Timeout(timeout_seconds) if timeout_seconds else httpx.USE_CLIENT_DEFAULT
+        try:
+            response = self._client_for(verify).request(method, url, headers=all_headers, timeout=timeout,
+                                                        **kwargs)
+        except httpx.TimeoutException as exc:
+            raise DeliveryError(f"{channel}: no answer within the timeout ({type(exc).__name__})") from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise DeliveryError(f"{channel}: invalid URL ({redactor.redact(str(exc))})", permanent=True) from None
+        except httpx.TransportError as exc:
+            raise DeliveryError(f"{channel}: connection failed ({type(exc).__name__}: "
+                                f"{redactor.redact(str(exc))})") from None
+        excerpt = redactor.redact(response.text[:EXCERPT_CHARS])
+        status = response.status_code
+        if 200 <= status < 300:
+            return DeliveryResult(status, excerpt)
+        retryable = status >= 500 or status in RETRYABLE_STATUS
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now()) if retryable else None
+        detail = f": {excerpt[:200]}" if excerpt else ""
+        raise DeliveryError(f"{channel} answered HTTP {status}{detail}", permanent=not retryable,
+                            status_code=status, retry_after=retry_after)
