@@ -257,7 +257,7 @@ def ui_resource_events_url(ctx: Context, obj: Any) -> str:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, EventView):
-        return value.model.model_dump(mode="json")
+        return value._model.model_dump(mode="json")
     if isinstance(value, LabelDiver):
         return value.as_dict()
     if isinstance(value, BaseModel):
@@ -329,7 +329,7 @@ class EventView:
     """The triggering event as templates see it (Prefect's ReceivedEvent attributes plus `url`)."""
 
     def __init__(self, model: ReceivedEvent) -> None:
-        self.model = model
+        self._model = model
         self.id = str(model.id)
         self.event = model.event
         self.occurred = model.occurred
@@ -349,7 +349,7 @@ class EventView:
         return self.event
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        return iter(self.model.model_dump(mode="json").items())
+        return iter(self._model.model_dump(mode="json").items())
 
 
 class LabelDiver:
