@@ -35,6 +35,7 @@ USER_AGENT = "tocsin/0.1"
 DEFAULT_TIMEOUT_SECONDS = 10.0  # Prefect's custom-webhook default; chat and paging APIs answer in well under 1 s
 EXCERPT_CHARS = 1000  # Prefect keeps the first 1000 characters of a response body in action events
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+SECRET_SEGMENT_CHARS = 16  # URL path segments and query values this long in a secret URL are treated as tokens
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,27 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def redactor_for(block: BlockModel | None, resolved: Iterable[str | None] = ()) -> Redactor:
-    """A redactor for one delivery: the block's inline secrets plus values resolved by name (URLs, tokens)."""
+    """A redactor for one delivery: the block's inline secrets plus values resolved by name (URLs, tokens).
+
+    A secret URL is also redacted piecewise (path, query, long path segments): a service that echoes the path
+    of an unknown webhook back would otherwise leak the token inside it.
+    """
     values = list(block.secret_values()) if block is not None else []
     values += [v for v in resolved if v]
+    for value in list(values):
+        if value.startswith(("http://", "https://")):
+            values.extend(_url_parts(value))
     return Redactor(values)
+
+
+def _url_parts(url: str) -> list[str]:
+    parts = httpx.URL(url)
+    pieces = [parts.raw_path.decode("ascii", "replace")] if len(parts.raw_path) >= 8 else []
+    pieces += [segment for segment in parts.path.split("/") if len(segment) >= SECRET_SEGMENT_CHARS]
+    pieces += [value for _, value in parts.params.multi_items() if len(value) >= SECRET_SEGMENT_CHARS]
+    if parts.password:
+        pieces.append(parts.password)
+    return pieces
 
 
 def require(value: str | None, what: str) -> str:
