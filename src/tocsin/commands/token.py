@@ -24,7 +24,7 @@ def run_create(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=args.database)
     store = Store.open(settings.database_url)
     try:
-        with store.engine.begin() as conn:
+        with store.write() as conn:
             token = tokens.create(conn, args.scope, SystemClock().now(), name=args.name)
     finally:
         store.close()

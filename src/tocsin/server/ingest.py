@@ -72,7 +72,7 @@ class IngestWriter:
         rows = [row for batch, _ in group for row in batch]
         started = time.perf_counter()
         try:
-            with self._store.engine.begin() as conn:
+            with self._store.write() as conn:
                 insert_events(conn, rows)
         except Exception as exc:  # noqa: BLE001 - every waiting request learns of the failure
             log.exception("ingest commit failed", extra={"events": size})

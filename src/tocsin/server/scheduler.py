@@ -75,7 +75,7 @@ class EvaluationWorker:
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
     def start(self) -> None:
-        with self.store.engine.begin() as conn:
+        with self.store.write() as conn:
             state_rows.ensure_row(conn)
         self._thread.start()
         if self.store.dialect == "postgresql":
@@ -138,7 +138,7 @@ class EvaluationWorker:
         except Exception:  # noqa: BLE001
             log.exception("evaluation during shutdown failed")
         if self.uses_lease and self.epoch is not None:
-            with self.store.engine.begin() as conn:
+            with self.store.write() as conn:
                 leases.release(conn, LEASE, self.settings.instance_id, self.epoch)
         self._drop()
 
@@ -165,7 +165,7 @@ class EvaluationWorker:
             return True
         ttl = self.settings.lease_ttl_seconds
         wall_us = to_us(self.clock.now())
-        with self.store.engine.begin() as conn:
+        with self.store.write() as conn:
             if self.epoch is not None:
                 if leases.renew(conn, LEASE, self.settings.instance_id, self.epoch, wall_us, int(ttl * 1e6)):
                     self._lease_renew_at = now + ttl / 3
@@ -245,7 +245,7 @@ class EvaluationWorker:
         ]
         if self.action_planner is not None:
             step.outbox = self.action_planner(step.firings, step.self_events, now)
-        with self.store.engine.begin() as conn:
+        with self.store.write() as conn:
             if not state_rows.commit_step(conn, self.version, ev.store, step):
                 raise LostOwnership()
         self.version += 1

@@ -118,7 +118,7 @@ def _dump_actions(actions: Any) -> list[dict[str, Any]]:
 def create(store: Store, clock: Clock, data: Any) -> dict[str, Any]:
     doc = validate(data)
     now = clock.now()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         stored = automation_rows.create(conn, str(uuid.uuid4()), doc, now)
         insert_events(conn, [self_events.lifecycle_event(self_events.CREATED, stored, now)])
     return stored
@@ -127,7 +127,7 @@ def create(store: Store, clock: Clock, data: Any) -> dict[str, Any]:
 def replace(store: Store, clock: Clock, automation_id: str, data: Any) -> dict[str, Any]:
     doc = validate(data, AutomationUpdate)
     now = clock.now()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         current = automation_rows.get_for_update(conn, automation_id)
         if current is None:
             raise NotFound(f"automation {automation_id} not found")
@@ -146,7 +146,7 @@ def set_enabled(store: Store, clock: Clock, automation_id: str, data: Any) -> di
     except ValidationError as exc:
         raise ValidationFailed.from_pydantic(exc) from None
     now = clock.now()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         current = automation_rows.get_for_update(conn, automation_id)
         if current is None:
             raise NotFound(f"automation {automation_id} not found")
@@ -159,7 +159,7 @@ def set_enabled(store: Store, clock: Clock, automation_id: str, data: Any) -> di
 
 def delete(store: Store, clock: Clock, automation_id: str) -> None:
     now = clock.now()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         current = automation_rows.get_for_update(conn, automation_id)
         if current is None or not automation_rows.remove(conn, automation_id):
             raise NotFound(f"automation {automation_id} not found")

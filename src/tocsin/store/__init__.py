@@ -3,8 +3,12 @@ evaluation state, tokens, leases). `Store` bundles a writer and a reader engine 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from tocsin.store.database import make_engine, migrate, normalise_url
@@ -15,6 +19,18 @@ class Store:
     url: str
     engine: Engine  # transactions that write
     reader: Engine  # read-only queries (on SQLite they do not take the write lock)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite, writers of this process queue on a Python lock first: SQLite's
+        own busy handler sleeps in steps of up to 100 ms, which would put that much latency on a firing."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     @property
     def dialect(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from tocsin.schemas.events import ReceivedEvent
 from tocsin.store.tables import events
@@ -28,6 +28,10 @@ def event_row(event: ReceivedEvent) -> dict[str, Any]:
     }
 
 
+_COLUMNS = ("id", "occurred_us", "received_us", "event", "resource_id", "body")
+_SQLITE_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
 def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert event rows, ignoring ids already stored (idempotent ingest). Call inside a transaction.
 
@@ -39,12 +43,10 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
-        stmt = postgresql.insert(events).on_conflict_do_nothing(index_elements=["id"])
-    else:
-        stmt = sqlite.insert(events).on_conflict_do_nothing(index_elements=["id"])
-    conn.execute(stmt, list(rows))
-    if postgres:
+        conn.execute(postgresql.insert(events).on_conflict_do_nothing(index_elements=["id"]), list(rows))
         conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    else:  # the driver's executemany directly: a third of the cost of the SQLAlchemy statement per row
+        conn.exec_driver_sql(_SQLITE_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
 
 
 def read_after(conn: Connection, cursor: int, limit: int) -> list[tuple[int, str]]:

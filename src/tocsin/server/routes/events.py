@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tocsin.errors import ValidationFailed
-from tocsin.schemas.events import MAX_EVENT_SIZE_BYTES, ReceivedEvent, ResourceSpecification
+from tocsin.schemas.events import MAX_EVENT_SIZE_BYTES, Event, ReceivedEvent, ResourceSpecification
 from tocsin.server.auth import allows
 from tocsin.server.context import AppContext
 from tocsin.server.deps import admin, ingest
@@ -24,34 +24,37 @@ from tocsin.store import events as event_rows
 
 log = logging.getLogger("tocsin.server.events")
 router = APIRouter()
-_EVENTS = TypeAdapter(list[ReceivedEvent])
+_EVENTS = TypeAdapter(list[Event])
 _EVENT = TypeAdapter(ReceivedEvent)
 MAX_PAGE = 50  # Prefect's page size limit for /events/filter
 WS_IN_FLIGHT = 2000  # websocket frames accepted ahead of their commit
 
 
 def parse_events(raw: bytes, now: datetime) -> list[ReceivedEvent]:
-    """Validate a POST body; raises ValidationFailed (422) or _TooLarge (413) with the offending path."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed([("", f"request body is not valid JSON: {exc}")]) from None
-    if not isinstance(data, list):
-        raise ValidationFailed([("", f"expected a JSON array of events, got {type(data).__name__}")])
+    """Validate a POST body; raises ValidationFailed (422) or TooLarge (413) with the offending path."""
     if len(raw) > MAX_EVENT_SIZE_BYTES:  # only then can a single event be too large
-        for i, item in enumerate(data):
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationFailed([("", f"request body is not valid JSON: {exc}")]) from None
+        for i, item in enumerate(data if isinstance(data, list) else []):
             size = len(json.dumps(item, separators=(",", ":")).encode())
             if size > MAX_EVENT_SIZE_BYTES:
                 raise TooLarge(str(i), size)
-    stamp = now.isoformat()
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise ValidationFailed([(str(i), f"each event must be a JSON object, got {type(item).__name__}")])
-        item["received"] = stamp
     try:
-        return _EVENTS.validate_python(data)
+        sent = _EVENTS.validate_json(raw)
     except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            if err["type"] == "json_invalid":
+                problems.append(("", f"request body is not valid JSON: {err['msg']}"))
+            elif err["type"] == "list_type" and not err["loc"]:
+                problems.append(("", f"expected a JSON array of events, got {type(err['input']).__name__}"))
+        if problems:
+            raise ValidationFailed(problems) from None
         raise ValidationFailed.from_pydantic(exc) from None
+    # `received` is the engine's to stamp: build the received form without validating a second time
+    return [ReceivedEvent.model_construct(**e.__dict__, received=now) for e in sent]
 
 
 class TooLarge(Exception):

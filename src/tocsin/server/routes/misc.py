@@ -62,14 +62,16 @@ def _fallback_check(source: str) -> tuple[int, str] | None:
 async def validate_template(request: Request, context: AppContext = Depends(admin)) -> Response:
     source = _template_source(await request.body(), request.headers.get("content-type", ""))
     checker = _template_checker()
-    if checker is not None:
+    if checker is not None:  # tocsin.templating.validate_template -> None or a problem with line and message
         try:
-            checker(source)
-        except Exception as exc:  # noqa: BLE001 - the checker's error carries line and message
-            line = getattr(exc, "lineno", None) or getattr(exc, "line", None) or 0
-            message = getattr(exc, "message", None) or str(exc)
-            return JSONResponse({"error": {"line": line, "message": message, "source": source}}, status_code=422)
-        return Response(status_code=204)
+            problem = checker(source)
+        except Exception as exc:  # noqa: BLE001 - a checker may also raise with line and message
+            problem = exc
+        if problem is None:
+            return Response(status_code=204)
+        line = getattr(problem, "line", None) or getattr(problem, "lineno", None) or 0
+        message = getattr(problem, "message", None) or str(problem)
+        return JSONResponse({"error": {"line": line, "message": message, "source": source}}, status_code=422)
     problem = _fallback_check(source)
     if problem is not None:
         return JSONResponse({"error": {"line": problem[0], "message": problem[1], "source": source}},

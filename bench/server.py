@@ -1,0 +1,249 @@
+"""Benchmark of the engine server (`tocsin server`, SQLite, durable) on loopback.
+
+Prints, and writes as JSON with --json PATH:
+1. cold start: process spawn on a fresh TOCSIN_HOME to a 200 from /api/health (median of 3);
+2. idle RSS of the server process after start (VmRSS);
+3. ingest: events/s through POST /api/events, batches of 100 with 4 requests in flight (as the Prefect anchor),
+   every batch acknowledged only after its commit (synchronous=FULL);
+4. event-to-firing at 1,000 events/s sustained: events paced in batches of 10 every 10 ms for `--seconds`;
+   latency = client send time -> the firing row is visible in the database (polled every 0.5 ms);
+5. proactive lateness: `--proactive` Proactive automations (within 10 s); lateness = firing time - window end.
+
+Usage: python bench/server.py [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        env = {**os.environ, "TOCSIN_HOME": str(self.home), "TOCSIN_API_TOKEN": TOKEN}
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from tocsin.cli import main; raise SystemExit(main())", "server",
+             "--port", str(self.port), "--log-level", "WARNING"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(self.home.parent / f"{self.home.name}.log", "wb"))
+        while True:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return time.perf_counter() - t0
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited")
+            time.sleep(0.005)
+
+    def rss_mb(self) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.home / "tocsin.db", check_same_thread=False)
+
+
+def headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+
+
+def ev(name: str, i: int) -> dict:
+    return {"id": str(uuid.uuid4()), "event": name, "occurred": datetime.now(timezone.utc).isoformat(),
+            "resource": {"prefect.resource.id": f"bench.r.{i % 50}"}, "payload": {"i": i}}
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def bench_ingest(server: Server, total: int, batch: int, inflight: int) -> float:
+    bodies = [json.dumps([ev("bench.ingest", i * batch + j) for j in range(batch)]).encode()
+              for i in range(total // batch)]
+    it = iter(bodies)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(headers=headers(), timeout=60) as c:
+            while True:
+                with lock:
+                    body = next(it, None)
+                if body is None:
+                    return
+                r = c.post(server.url + "/events", content=body)
+                assert r.status_code == 204, r.text
+
+    threads = [threading.Thread(target=worker) for _ in range(inflight)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return total / (time.perf_counter() - t0)
+
+
+def bench_latency(server: Server, rate: int, seconds: float) -> dict[str, float]:
+    with httpx.Client(headers=headers(), timeout=30) as c:
+        c.post(server.url + "/automations/", json={
+            "name": "latency", "actions": [],
+            "trigger": {"posture": "Reactive", "expect": ["bench.ping"], "threshold": 1, "within": 0}})
+    conn = server.db()
+    last_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM firings").fetchone()[0]
+    sent_at: dict[str, float] = {}
+    seen_at: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal last_rowid
+        while not done.is_set() or len(seen_at) < len(sent_at):
+            rows = conn.execute("SELECT rowid, event_id FROM firings WHERE rowid > ?", (last_rowid,)).fetchall()
+            now = time.time()
+            for rowid, eid in rows:
+                seen_at[eid] = now
+                last_rowid = max(last_rowid, rowid)
+            if done.is_set() and time.time() > deadline_wait:
+                return
+            time.sleep(0.0005)
+
+    deadline_wait = float("inf")
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    per_tick, tick = 10, 10 / rate
+    start = time.perf_counter()
+    n = 0
+    with httpx.Client(headers=headers(), timeout=30) as c:
+        while time.perf_counter() - start < seconds:
+            batch = [ev("bench.ping", n + j) for j in range(per_tick)]
+            t_send = time.time()
+            for e in batch:
+                sent_at[e["id"]] = t_send
+            r = c.post(server.url + "/events", content=json.dumps(batch))
+            assert r.status_code == 204
+            n += per_tick
+            next_at = start + (n / per_tick) * tick
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+    achieved = n / (time.perf_counter() - start)
+    deadline_wait = time.time() + 10
+    done.set()
+    watcher.join()
+    lat = [(seen_at[i] - t) * 1000 for i, t in sent_at.items() if i in seen_at]
+    return {"rate_achieved": achieved, "events": len(sent_at), "firings_seen": len(lat),
+            "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 99), "max_ms": max(lat)}
+
+
+def bench_proactive(server: Server, count: int) -> dict[str, float]:
+    ids = []
+    with httpx.Client(headers=headers(), timeout=30) as c:
+        for i in range(count):
+            r = c.post(server.url + "/automations/", json={
+                "name": f"silence-{i}", "actions": [],
+                "trigger": {"posture": "Proactive", "expect": [f"bench.beat.{i}"], "threshold": 1, "within": 10}})
+            ids.append(r.json()["id"])
+        time.sleep(0.5)
+        deadlines = {}
+        for aid in ids:
+            windows = c.get(f"{server.url}/automations/{aid}/state").json()["windows"]
+            deadlines[aid] = datetime.fromisoformat(windows[0]["deadline"])
+        time.sleep(max(0.0, (max(deadlines.values()) - datetime.now(timezone.utc)).total_seconds()) + 1.5)
+        late = []
+        for aid in ids:
+            fired = c.get(f"{server.url}/automations/{aid}/state").json()["recent_firings"]
+            first = min(datetime.fromisoformat(f["triggered"]) for f in fired)
+            late.append((first - deadlines[aid]).total_seconds() * 1000)
+    return {"automations": count, "p50_ms": statistics.median(late), "p99_ms": pct(late, 99), "max_ms": max(late)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--ingest-events", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--proactive", type=int, default=100)
+    args = parser.parse_args()
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmp:
+        starts = []
+        for i in range(3):
+            s = Server(Path(tmp) / f"cold{i}")
+            starts.append(s.start())
+            if i == 0:
+                time.sleep(3)
+                out["idle_rss_mb"] = round(s.rss_mb(), 1)
+            s.stop()
+        out["cold_start_s"] = round(statistics.median(starts), 3)
+        print(f"cold start (fresh home, median of 3): {out['cold_start_s']:.3f} s", flush=True)
+        print(f"idle RSS: {out['idle_rss_mb']} MB", flush=True)
+
+        s = Server(Path(tmp) / "ingest")
+        s.start()
+        out["ingest_events_per_s"] = round(bench_ingest(s, args.ingest_events, 100, 4))
+        print(f"ingest, batches of 100, 4 in flight, SQLite synchronous=FULL: {out['ingest_events_per_s']} events/s",
+              flush=True)
+        out["ingest_events_per_s_batch1000"] = round(bench_ingest(s, args.ingest_events, 1000, 4))
+        print(f"ingest, batches of 1000: {out['ingest_events_per_s_batch1000']} events/s", flush=True)
+        out["rss_after_ingest_mb"] = round(s.rss_mb(), 1)
+        s.stop()
+
+        s = Server(Path(tmp) / "latency")
+        s.start()
+        lat = bench_latency(s, 1000, args.seconds)
+        out["event_to_firing_at_1000_per_s"] = {k: round(v, 2) for k, v in lat.items()}
+        print(f"event-to-firing at {lat['rate_achieved']:.0f} events/s for {args.seconds:.0f} s: "
+              f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+              f"({lat['firings_seen']}/{lat['events']} firings)", flush=True)
+        s.stop()
+
+        s = Server(Path(tmp) / "proactive")
+        s.start()
+        pro = bench_proactive(s, args.proactive)
+        out["proactive_lateness"] = {k: round(v, 2) for k, v in pro.items()}
+        print(f"proactive lateness ({pro['automations']} automations, within 10 s): p50 {pro['p50_ms']:.1f} ms, "
+              f"p99 {pro['p99_ms']:.1f} ms, max {pro['max_ms']:.1f} ms", flush=True)
+        s.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
