@@ -1,12 +1,14 @@
 """Secrets at rest and in text: a Fernet box for stored values and a redactor for everything printed.
 
-Stored secret values (the `/api/secrets` table, secret block fields) are encrypted with `SecretBox`. Its key comes
-from `TOCSIN_SECRET_KEY` or, when that is unset, from `TOCSIN_HOME/secret.key`, created with mode 600 on first use.
-Several keys may be given (comma-separated in the variable, one per line in the file): the first encrypts, all of
-them decrypt, so a key is rotated by putting a new one in front and calling `SecretBox.rotate` on stored tokens.
+Stored secret values (the `/api/secrets` table, secret block fields) are encrypted with `SecretBox`. Its key
+comes from `TOCSIN_SECRET_KEY` or, when that is unset, from `TOCSIN_HOME/secret.key`, created with mode 600 on
+first use. Several keys may be given (comma-separated in the variable, one per line in the file): the first
+encrypts, all of them decrypt, so a key is rotated by putting a new one in front and calling
+`SecretBox.rotate` on stored tokens.
 
-`Redactor` is the last line of defence: whatever reaches a log line, an error message or a stored response excerpt
-goes through `redact()`, which replaces every known secret value (and its URL- and JSON-escaped forms) with a marker.
+`Redactor` is the last line of defence: whatever reaches a log line, an error message or a stored response
+excerpt goes through `redact()`, which replaces every known secret value (and its URL- and JSON-escaped forms)
+with a marker.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ HOME_ENV = "TOCSIN_HOME"
 KEY_FILE_NAME = "secret.key"
 DEFAULT_HOME = "~/.tocsin"
 
-# Values shorter than this are not treated as secrets by the redactor: replacing every "a" or "ok" in a log line
-# would hide everything and protect nothing. The secrets API should refuse such values in the first place.
+# Values shorter than this are not treated as secrets by the redactor: replacing every "a" or "ok" in a log
+# line would hide everything and protect nothing. The secrets API should refuse such values outright.
 MIN_REDACTED_LENGTH = 4
 
-# The first marker that contains none of the registered secrets is used, so redacted text can never contain one.
+# The first marker containing none of the registered secrets is used, so redacted text can never contain one.
 _MARKERS = ("[REDACTED]", "********", "<hidden>", "#")
 
 

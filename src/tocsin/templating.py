@@ -2,14 +2,15 @@
 
 One render context serves every action type and every trigger type (`build_context`): `automation`, `event`,
 `labels`, `firing`, `firings`, `events`, and the Prefect objects `flow`, `flow_run`, `deployment`, `task_run`,
-`work_pool`, `work_queue` derived from the triggering event's resources and labels (Tocsin has no Prefect database to
-fetch them from). Prefect 1 style `{flow_run_name}` placeholders and its default messages (seed 000) are rewritten
-into Jinja before parsing, so both styles validate and render the same way.
+`work_pool`, `work_queue` derived from the triggering event's resources and labels (Tocsin has no Prefect
+database to fetch them from). Prefect 1 style `{flow_run_name}` placeholders and its default messages (seed
+000) are rewritten into Jinja before parsing, so both styles validate and render the same way.
 
 Templates are user input that runs inside the engine, so four limits apply:
-  1. at create time (`validate_template`): parse errors, more than 10 `for` loops, loops nested more than 2 deep;
-  2. at render time, `range()` yields at most 100 items and `*`, `**`, `%` and numeric call arguments are bounded,
-     so a single expression cannot allocate gigabytes;
+  1. at create time (`validate_template`): parse errors, more than 10 `for` loops, loops nested more than
+     2 deep;
+  2. at render time, `range()` yields at most 100 items and `*`, `**`, `%` and numeric call arguments are
+     bounded, so a single expression cannot allocate gigabytes;
   3. output stops at `max_output_chars` (64 KiB by default);
   4. a render running longer than `timeout_seconds` is interrupted by a watchdog thread that raises into it
      (CPython's PyThreadState_SetAsyncExc: it stops Python-level loops, not a single long C call).
@@ -47,13 +48,15 @@ MAX_FOR_LOOPS = 10
 MAX_LOOP_NESTING = 2
 MAX_RANGE = 100  # Prefect's limit on range() inside templates
 MAX_OUTPUT_CHARS = 64 * 1024  # bigger than any chat message or SMS; a webhook payload rarely needs more
-MAX_NUMERIC_ARGUMENT = 100_000  # widths, repeat counts, ...: enough for formatting, too small to exhaust memory
+MAX_NUMERIC_ARGUMENT = (
+    100_000  # widths, repeat counts, ...: enough for formatting, too small to exhaust memory
+)
 MAX_POWER_BITS = 100_000
 RENDER_TIMEOUT_SECONDS = 2.0
 
 
 class TemplateRenderError(TocsinError):
-    """A template failed at render time (Prefect: ActionFailed with `template_error`). Retrying will not help."""
+    """A template failed at render time (Prefect: ActionFailed with `template_error`). Do not retry."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(f"line {line}: {message}" if line else message)
@@ -92,20 +95,25 @@ PLACEHOLDERS: dict[str, str] = {
     "state": "flow_run.state.name",
     "state_name": "flow_run.state.name",
     "state_message": "flow_run.state.message",
-    # SLAs are proactive triggers here: the automation is the SLA config, `within` its duration, and a run still
+    # SLAs are proactive triggers here: the automation is the SLA config, `within` its duration, a run still
     # Scheduled/Pending failed the start SLA while a Running one failed the finish SLA.
     "flow_sla_config_id": "event.payload.flow_sla_config_id or automation.id",
-    "kind": "event.payload.kind or ('start' if flow_run.state.type in ['SCHEDULED', 'PENDING'] else 'finish')",
+    "kind": "event.payload.kind or "
+    "('start' if flow_run.state.type in ['SCHEDULED', 'PENDING'] else 'finish')",
     "duration_seconds": "(event.payload.duration_seconds or firing.trigger.within or 0) | int",
     # Prefect 1 agents are Prefect 3 workers, grouped by work pool / work queue.
-    "agent_config_id": "event.payload.agent_config_id or work_pool.name or work_queue.name or event.resource.name",
+    "agent_config_id": "event.payload.agent_config_id or work_pool.name or work_queue.name "
+    "or event.resource.name",
     "sla_min_healthy": "event.payload.sla_min_healthy or firing.trigger.threshold",
     "healthy_agent_ids": "event.payload.healthy_agent_ids | join(', ')",
     "unhealthy_agent_ids": "event.payload.unhealthy_agent_ids | join(', ')",
-    "agent_ids": "(event.payload.unhealthy_agent_ids or [event.resource.name or event.resource.id]) | join(', ')",
+    "agent_ids": "(event.payload.unhealthy_agent_ids or [event.resource.name or event.resource.id])"
+    " | join(', ')",
 }
 
-_PLACEHOLDER = re.compile(r"(?<![{%])\{(" + "|".join(sorted(PLACEHOLDERS, key=len, reverse=True)) + r")\}(?!\})")
+_PLACEHOLDER = re.compile(
+    r"(?<![{%])\{(" + "|".join(sorted(PLACEHOLDERS, key=len, reverse=True)) + r")\}(?!\})"
+)
 
 # Seed 000's default messages, verbatim, for the three event kinds it defines.
 DEFAULT_MESSAGES: dict[str, str] = {
@@ -113,7 +121,8 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "{state_message}. See {flow_run_link} for more details.",
     "flow-sla-failure": "Run {flow_run_name} ({flow_run_id}) of flow {flow_name} failed {kind} SLA "
     "({flow_sla_config_id}) after {duration_seconds} seconds. See {flow_run_link} for more details.",
-    "agent-sla-failure": "Agents sharing the config {agent_config_id} have failed the minimum healthy count of "
+    "agent-sla-failure": "Agents sharing the config {agent_config_id} have failed the minimum healthy count "
+    "of "
     "{sla_min_healthy}. The following agents are unhealthy: {agent_ids}",
 }
 
@@ -141,14 +150,16 @@ def default_message_kind(context: Mapping[str, Any]) -> str:
     return "flow-run-state-change"
 
 
-# --- the sandbox ----------------------------------------------------------------------------------------------
+# --- the sandbox --------------------------------------------------------------------------------------------
 
 _BIG_FORMAT_WIDTH = re.compile(r"%[-#0 +]*\d{6,}|%[-#0 +]*\d*\.\d{6,}")
 
 
 def _bounded(value: Any) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMERIC_ARGUMENT:
-        raise SecurityError(f"numeric argument {value} is larger than the template limit {MAX_NUMERIC_ARGUMENT}")
+        raise SecurityError(
+            f"numeric argument {value} is larger than the template limit {MAX_NUMERIC_ARGUMENT}"
+        )
 
 
 def _safe_range(*args: int) -> range:
@@ -189,7 +200,11 @@ def _bounded_filter(original: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         for value in itertools.chain(args[1:], kwargs.values()):
             _bounded(value)
-        if original.__name__ == "do_format" and isinstance(args[0], str) and _BIG_FORMAT_WIDTH.search(args[0]):
+        if (
+            original.__name__ == "do_format"
+            and isinstance(args[0], str)
+            and _BIG_FORMAT_WIDTH.search(args[0])
+        ):
             raise SecurityError("format width too large for a template")
         return original(*args, **kwargs)
 
@@ -202,12 +217,13 @@ def _make_environment() -> _Sandbox:
     for name in ("center", "indent", "wordwrap", "truncate", "format", "batch", "slice", "random"):
         if name in env.filters:
             env.filters[name] = _bounded_filter(env.filters[name])
-    env.filters.update(ui_url=ui_url, ui_resource_events_url=ui_resource_events_url, tojson=tojson,
-                       flow_run_id=flow_run_id)
+    env.filters.update(
+        ui_url=ui_url, ui_resource_events_url=ui_resource_events_url, tojson=tojson, flow_run_id=flow_run_id
+    )
     return env
 
 
-# --- filters -------------------------------------------------------------------------------------------------
+# --- filters ------------------------------------------------------------------------------------------------
 
 _KIND_PATHS = {
     "flow-run": "runs/flow-run/{id}",
@@ -279,7 +295,9 @@ def tojson(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, default=_json_default, indent=indent)
 
 
-_FLOW_RUN_ID = re.compile(r"flow-run[./]([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
+_FLOW_RUN_ID = re.compile(
+    r"flow-run[./]([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
 
 
 def flow_run_id(value: Any) -> str:
@@ -298,7 +316,7 @@ def flow_run_id(value: Any) -> str:
     return ""
 
 
-# --- the render context ----------------------------------------------------------------------------------------
+# --- the render context -------------------------------------------------------------------------------------
 
 
 class ResourceView(dict):  # type: ignore[type-arg]
@@ -417,14 +435,24 @@ def _latest_event(firing: dict[str, Any]) -> Any:
     return None
 
 
-_KINDS = {"flow": "flow", "flow-run": "flow_run", "deployment": "deployment", "task-run": "task_run",
-          "work-pool": "work_pool", "work-queue": "work_queue"}
+_KINDS = {
+    "flow": "flow",
+    "flow-run": "flow_run",
+    "deployment": "deployment",
+    "task-run": "task_run",
+    "work-pool": "work_pool",
+    "work-queue": "work_queue",
+}
 
 
 def _prefect_objects(resources: list[Mapping[str, str]]) -> dict[str, PrefectObject]:
     """The first resource of each Prefect kind, as an object with id, name, labels (and state for runs)."""
     found: dict[str, PrefectObject] = {}
-    tags = [r[RESOURCE_ID][len("prefect.tag."):] for r in resources if r.get(RESOURCE_ID, "").startswith("prefect.tag.")]
+    tags = [
+        r[RESOURCE_ID][len("prefect.tag.") :]
+        for r in resources
+        if r.get(RESOURCE_ID, "").startswith("prefect.tag.")
+    ]
     for labels in resources:
         match = re.match(r"prefect\.([a-z-]+)\.(.+)$", labels.get(RESOURCE_ID, ""))
         if not match or match.group(1) not in _KINDS or _KINDS[match.group(1)] in found:
@@ -432,8 +460,10 @@ def _prefect_objects(resources: list[Mapping[str, str]]) -> dict[str, PrefectObj
         kind, ident = match.groups()
         data: dict[str, Any] = {"id": ident, "name": labels.get(RESOURCE_NAME), "labels": dict(labels)}
         if kind in ("flow-run", "task-run"):
-            data["state"] = {field: labels.get(f"prefect.state-{field}")
-                             for field in ("name", "type", "message", "timestamp")}
+            data["state"] = {
+                field: labels.get(f"prefect.state-{field}")
+                for field in ("name", "type", "message", "timestamp")
+            }
             data["tags"] = tags
         if kind == "work-pool":
             data["type"] = labels.get("prefect.work-pool.type")
@@ -445,13 +475,15 @@ def _prefect_objects(resources: list[Mapping[str, str]]) -> dict[str, PrefectObj
     return found
 
 
-def build_context(automation: Mapping[str, Any], firing: Any, event: Any = None, *,
-                  ui_url: str | None = None) -> dict[str, Any]:
+def build_context(
+    automation: Mapping[str, Any], firing: Any, event: Any = None, *, ui_url: str | None = None
+) -> dict[str, Any]:
     """The template context for one firing; the same for every action of every trigger type.
 
-    `firing` is a tocsin.triggers.Firing (or its `to_json()`); `event` defaults to the firing's triggering event,
-    which for a composite firing is its newest child's. Pass `event` explicitly for `actions_on_trigger` (Prefect
-    gives those the `prefect.automation.triggered` event). `ui_url` is the Prefect UI base for links.
+    `firing` is a tocsin.triggers.Firing (or its `to_json()`); `event` defaults to the firing's triggering
+    event, which for a composite firing is its newest child's. Pass `event` explicitly for
+    `actions_on_trigger` (Prefect gives those the `prefect.automation.triggered` event). `ui_url` is the
+    Prefect UI base for links.
     """
     firing_data = _firing_json(firing)
     model = _as_event(event if event is not None else _latest_event(firing_data))
@@ -486,7 +518,7 @@ def build_context(automation: Mapping[str, Any], firing: Any, event: Any = None,
     return context
 
 
-# --- validation ----------------------------------------------------------------------------------------------
+# --- validation ---------------------------------------------------------------------------------------------
 
 _ENV = _make_environment()
 
@@ -494,15 +526,19 @@ _ENV = _make_environment()
 def _loop_problem(tree: nodes.Template) -> TemplateProblem | None:
     loops = list(tree.find_all(nodes.For))
     if len(loops) > MAX_FOR_LOOPS:
-        return TemplateProblem(loops[MAX_FOR_LOOPS].lineno,
-                               f"contains {len(loops)} for loops; at most {MAX_FOR_LOOPS} are allowed")
+        return TemplateProblem(
+            loops[MAX_FOR_LOOPS].lineno,
+            f"contains {len(loops)} for loops; at most {MAX_FOR_LOOPS} are allowed",
+        )
 
     def deepest(node: nodes.Node, depth: int) -> TemplateProblem | None:
         for child in node.iter_child_nodes():
             child_depth = depth + 1 if isinstance(child, nodes.For) else depth
             if child_depth > MAX_LOOP_NESTING:
-                return TemplateProblem(child.lineno, f"for loops are nested {child_depth} deep; at most "
-                                                     f"{MAX_LOOP_NESTING} levels are allowed")
+                return TemplateProblem(
+                    child.lineno,
+                    f"for loops are nested {child_depth} deep; at most {MAX_LOOP_NESTING} levels are allowed",
+                )
             problem = deepest(child, child_depth)
             if problem:
                 return problem
@@ -547,7 +583,7 @@ def validate_action_templates(actions: list[ActionBase], path: str = "actions") 
         raise ValidationFailed(problems)
 
 
-# --- rendering -----------------------------------------------------------------------------------------------
+# --- rendering ----------------------------------------------------------------------------------------------
 
 
 class _RenderTimeout(BaseException):
@@ -567,7 +603,9 @@ class _Watchdog:
         deadline = _Deadline(threading.get_ident(), time.monotonic() + seconds)
         with self._cond:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="tocsin-template-watchdog", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="tocsin-template-watchdog", daemon=True
+                )
                 self._thread.start()
             heapq.heappush(self._heap, (deadline.at, next(self._counter), deadline))
             self._cond.notify()
@@ -628,8 +666,13 @@ def _uses_message(source: str) -> bool:
     return "message" in meta.find_undeclared_variables(_ENV.parse(source))
 
 
-def render(source: str, context: Mapping[str, Any], *, max_output_chars: int = MAX_OUTPUT_CHARS,
-           timeout_seconds: float = RENDER_TIMEOUT_SECONDS) -> str:
+def render(
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
+    timeout_seconds: float = RENDER_TIMEOUT_SECONDS,
+) -> str:
     """Render one template against a `build_context` dict; raise TemplateRenderError on any failure."""
     converted = convert_placeholders(source)
     compiled = _compile(converted)
@@ -666,7 +709,9 @@ def _generate(template: Template, variables: dict[str, Any], limit: int) -> str:
 
 def _render_default_message(variables: dict[str, Any], limit: int, timeout_seconds: float) -> str:
     source = DEFAULT_MESSAGES[default_message_kind(variables)]
-    return render(source, {**variables, "message": ""}, max_output_chars=limit, timeout_seconds=timeout_seconds)
+    return render(
+        source, {**variables, "message": ""}, max_output_chars=limit, timeout_seconds=timeout_seconds
+    )
 
 
 def default_message(context: Mapping[str, Any]) -> str:
@@ -679,11 +724,12 @@ def render_action(action: ActionBase, context: Mapping[str, Any], **limits: Any)
     {payload, headers}, run-deployment {parameters} (hydrated as Prefect does). Other actions give {}."""
     kind = action.type
     if kind == "send-notification":
-        return {"subject": render(action.subject, context, **limits),  # type: ignore[attr-defined]
-                "body": render(action.body, context, **limits)}  # type: ignore[attr-defined]
+        return {
+            "subject": render(action.subject, context, **limits),  # type: ignore[attr-defined]
+            "body": render(action.body, context, **limits),
+        }  # type: ignore[attr-defined]
     if kind == "call-webhook":
-        headers = {name: render(value, context, **limits)
-                   for name, value in (action.headers or {}).items()}  # type: ignore[attr-defined]
+        headers = {name: render(value, context, **limits) for name, value in (action.headers or {}).items()}  # type: ignore[attr-defined]
         return {"payload": render(action.payload, context, **limits), "headers": headers}  # type: ignore[attr-defined]
     if kind == "run-deployment":
         return {"parameters": _hydrate(action.parameters or {}, context, limits)}  # type: ignore[attr-defined]

@@ -53,8 +53,14 @@ def fault_drill(sink):
         cases = [
             (lambda h: h.respond_with_data(echo, status=500), False, 500, None),
             (lambda h: h.respond_with_data(echo, status=429, headers={"Retry-After": "7"}), False, 429, 7.0),
-            (lambda h: h.respond_with_data(echo, status=503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
-             False, 503, 0.0),
+            (
+                lambda h: h.respond_with_data(
+                    echo, status=503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}
+                ),
+                False,
+                503,
+                0.0,
+            ),
             (lambda h: h.respond_with_data(echo, status=400), True, 400, None),
             (lambda h: h.respond_with_handler(_hang), False, None, None),
         ]
@@ -64,7 +70,11 @@ def fault_drill(sink):
             with pytest.raises(DeliveryError) as info:
                 send()
             error = info.value
-            assert (error.permanent, error.status_code, error.retry_after) == (permanent, status, retry_after), error
+            assert (error.permanent, error.status_code, error.retry_after) == (
+                permanent,
+                status,
+                retry_after,
+            ), error
             if secret:
                 assert secret not in str(error)
         sink.clear()

@@ -37,9 +37,13 @@ def fake_apprise(monkeypatch, ok=True):
 def test_sends_through_apprise_with_a_named_secret(monkeypatch):
     calls = fake_apprise(monkeypatch)
     block = validate_block("apprise", {"url_secret": "ap", "notify_type": "failure"})
-    AppriseNotifier(resolve_secret={"ap": "json://localhost/x"}.__getitem__).send(block, "S", "B", delivery_id="d")
-    assert calls == [("add", "json://localhost/x"),
-                     ("notify", {"title": "S", "body": "B", "notify_type": "failure"})]
+    AppriseNotifier(resolve_secret={"ap": "json://localhost/x"}.__getitem__).send(
+        block, "S", "B", delivery_id="d"
+    )
+    assert calls == [
+        ("add", "json://localhost/x"),
+        ("notify", {"title": "S", "body": "B", "notify_type": "failure"}),
+    ]
 
 
 def test_unknown_url_is_permanent_and_failed_notify_is_retryable(monkeypatch):

@@ -39,25 +39,33 @@ def test_redirects_are_not_followed_and_fail_permanently(sink, http):
 
 def test_connection_refused_is_retryable(http):
     with pytest.raises(DeliveryError) as info:
-        http.request("POST", "http://127.0.0.1:9/nothing", delivery_id="d", channel="test", redactor=Redactor())
+        http.request(
+            "POST", "http://127.0.0.1:9/nothing", delivery_id="d", channel="test", redactor=Redactor()
+        )
     assert not info.value.permanent and info.value.status_code is None
 
 
 def test_unsupported_url_is_permanent(http):
     with pytest.raises(DeliveryError) as info:
-        http.request("POST", "gopher://example.invalid/x", delivery_id="d", channel="test", redactor=Redactor())
+        http.request(
+            "POST", "gopher://example.invalid/x", delivery_id="d", channel="test", redactor=Redactor()
+        )
     assert info.value.permanent
 
 
 def test_response_excerpt_is_redacted_and_capped(sink, http):
     sink.expect_request("/x").respond_with_data("token=tok-123456 " + "y" * 5000)
-    result = http.request("POST", sink.url_for("/x"), delivery_id="d", channel="t", redactor=Redactor(["tok-123456"]))
+    result = http.request(
+        "POST", sink.url_for("/x"), delivery_id="d", channel="t", redactor=Redactor(["tok-123456"])
+    )
     assert result.response_excerpt.startswith("token=[REDACTED] ") and len(result.response_excerpt) <= 1000
 
 
 def test_secret_urls_are_redacted_piecewise():
     redactor = redactor_for(None, ["https://hooks.example/services/T000/B000/abcdefghijklmnopqrstuvwx?k=1"])
-    text = redactor.redact("no_service: /services/T000/B000/abcdefghijklmnopqrstuvwx and abcdefghijklmnopqrstuvwx")
+    text = redactor.redact(
+        "no_service: /services/T000/B000/abcdefghijklmnopqrstuvwx and abcdefghijklmnopqrstuvwx"
+    )
     assert "abcdefghijklmnopqrstuvwx" not in text
 
 
@@ -80,8 +88,16 @@ def test_unresolvable_named_secret_is_permanent_and_names_only_the_secret():
 
 
 def test_registry_knows_every_notification_block_type():
-    assert NOTIFICATION_BLOCK_TYPES == {"slack-webhook", "ms-teams-webhook", "email", "twilio-sms", "pager-duty",
-                                        "pager-duty-webhook", "custom-webhook", "apprise"}
+    assert NOTIFICATION_BLOCK_TYPES == {
+        "slack-webhook",
+        "ms-teams-webhook",
+        "email",
+        "twilio-sms",
+        "pager-duty",
+        "pager-duty-webhook",
+        "custom-webhook",
+        "apprise",
+    }
     http = HttpSender()
     try:
         assert isinstance(notifier_for("slack-webhook", http=http), SlackNotifier)

@@ -37,7 +37,11 @@ class Inbox:
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"alerts" and auth_data.password == PASSWORD.encode()
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"alerts"
+        and auth_data.password == PASSWORD.encode()
+    )
     return AuthResult(success=ok, handled=False)
 
 
@@ -64,15 +68,25 @@ def smtp():
 
 
 def email_block(port, **data):
-    return validate_block("email", {"smtp_host": "127.0.0.1", "smtp_port": port, "security": "none",
-                                    "from_email": "tocsin@example.com", "to_emails": ["oncall@example.com",
-                                                                                      "lead@example.com"],
-                                    "timeout_seconds": 2, **data})
+    return validate_block(
+        "email",
+        {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "security": "none",
+            "from_email": "tocsin@example.com",
+            "to_emails": ["oncall@example.com", "lead@example.com"],
+            "timeout_seconds": 2,
+            **data,
+        },
+    )
 
 
 def test_plain_smtp_delivers_one_message_to_every_recipient(smtp):
     inbox, port = smtp()
-    result = EmailNotifier().send(email_block(port), "Pipeline failed", "Flow etl failed.", delivery_id="d-11")
+    result = EmailNotifier().send(
+        email_block(port), "Pipeline failed", "Flow etl failed.", delivery_id="d-11"
+    )
     assert result.status_code == 250
     [(sender, recipients, content)] = inbox.messages
     assert (sender, recipients) == ("tocsin@example.com", ["oncall@example.com", "lead@example.com"])
@@ -130,13 +144,23 @@ def self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_file, key_file
 
 

@@ -28,5 +28,8 @@ def test_webhook_url_secret_is_resolved_by_name(sink, http):
 
 def test_faults(sink, http, fault_drill):
     block = validate_block("slack-webhook", {"url": sink.url_for(f"/services/T/B/{TOKEN}")})
-    fault_drill(f"/services/T/B/{TOKEN}", lambda: SlackNotifier(http=http).send(block, "s", "b", delivery_id="d"),
-                secret=TOKEN)
+    fault_drill(
+        f"/services/T/B/{TOKEN}",
+        lambda: SlackNotifier(http=http).send(block, "s", "b", delivery_id="d"),
+        secret=TOKEN,
+    )

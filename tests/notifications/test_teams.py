@@ -13,20 +13,27 @@ def test_posts_an_adaptive_card(sink, http):
     assert request.headers["X-Tocsin-Delivery-Id"] == "d-7"
     assert request.get_json() == {
         "type": "message",
-        "attachments": [{
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "contentUrl": None,
-            "content": {
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "type": "AdaptiveCard",
-                "version": "1.4",
-                "body": [
-                    {"type": "TextBlock", "text": "Pipeline failed", "weight": "Bolder", "size": "Medium",
-                     "wrap": True},
-                    {"type": "TextBlock", "text": "Flow etl failed", "wrap": True},
-                ],
-            },
-        }],
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [
+                        {
+                            "type": "TextBlock",
+                            "text": "Pipeline failed",
+                            "weight": "Bolder",
+                            "size": "Medium",
+                            "wrap": True,
+                        },
+                        {"type": "TextBlock", "text": "Flow etl failed", "wrap": True},
+                    ],
+                },
+            }
+        ],
     }
 
 
@@ -41,5 +48,8 @@ def test_wrap_false_is_passed_to_the_card(sink, http):
 def test_faults(sink, http, fault_drill):
     secret = "sig=0123456789abcdefghij"
     block = validate_block("ms-teams-webhook", {"url": sink.url_for("/workflows/run") + "?" + secret})
-    fault_drill("/workflows/run", lambda: TeamsNotifier(http=http).send(block, "s", "b", delivery_id="d"),
-                secret="0123456789abcdefghij")
+    fault_drill(
+        "/workflows/run",
+        lambda: TeamsNotifier(http=http).send(block, "s", "b", delivery_id="d"),
+        secret="0123456789abcdefghij",
+    )

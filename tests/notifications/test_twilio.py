@@ -14,9 +14,16 @@ PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
 
 
 def block_for(sink, **data):
-    return validate_block("twilio-sms", {"account_sid": SID, "auth_token_secret": "twilio",
-                                         "to_phone_numbers": ["+15550001", "+15550002"],
-                                         "api_base_url": sink.url_for("/").rstrip("/"), **data})
+    return validate_block(
+        "twilio-sms",
+        {
+            "account_sid": SID,
+            "auth_token_secret": "twilio",
+            "to_phone_numbers": ["+15550001", "+15550002"],
+            "api_base_url": sink.url_for("/").rstrip("/"),
+            **data,
+        },
+    )
 
 
 def notifier(http):
@@ -25,7 +32,9 @@ def notifier(http):
 
 def test_sends_one_message_per_number(sink, http):
     sink.expect_request(PATH, method="POST").respond_with_json({"account_sid": SID, "sid": "SM1"}, status=201)
-    result = notifier(http).send(block_for(sink, from_phone_number="+15559999"), "Failed", "etl", delivery_id="d-3")
+    result = notifier(http).send(
+        block_for(sink, from_phone_number="+15559999"), "Failed", "etl", delivery_id="d-3"
+    )
     assert result.status_code == 201 and result.response_excerpt == "message sids: SM1,SM1"
     assert [r.form.to_dict() for r, _ in sink.log] == [
         {"To": "+15550001", "From": "+15559999", "Body": "Failed\netl"},
@@ -39,8 +48,9 @@ def test_sends_one_message_per_number(sink, http):
 
 def test_messaging_service_is_used_when_given(sink, http):
     sink.expect_request(PATH).respond_with_json({"sid": "SM2"}, status=201)
-    notifier(http).send(block_for(sink, messaging_service_sid="MG123", to_phone_numbers=["+1"]), "", "hi",
-                        delivery_id="d")
+    notifier(http).send(
+        block_for(sink, messaging_service_sid="MG123", to_phone_numbers=["+1"]), "", "hi", delivery_id="d"
+    )
     assert sink.log[0][0].form.to_dict() == {"To": "+1", "MessagingServiceSid": "MG123", "Body": "hi"}
 
 

@@ -29,37 +29,74 @@ def test_prefect_send_notification_loads_with_default_subject():
     [action] = validate_actions([{"type": "send-notification", "block_document_id": BLOCK, "body": "Hi"}])
     assert isinstance(action, SendNotification)
     assert action.subject == DEFAULT_SUBJECT
-    assert action.model_dump(mode="json") == {"type": "send-notification", "block_document_id": BLOCK,
-                                              "subject": DEFAULT_SUBJECT, "body": "Hi"}
+    assert action.model_dump(mode="json") == {
+        "type": "send-notification",
+        "block_document_id": BLOCK,
+        "subject": DEFAULT_SUBJECT,
+        "body": "Hi",
+    }
 
 
 def test_every_oss_action_type_loads():
     examples = [
         {"type": "do-nothing"},
-        {"type": "cancel-flow-run"}, {"type": "suspend-flow-run"}, {"type": "resume-flow-run"},
+        {"type": "cancel-flow-run"},
+        {"type": "suspend-flow-run"},
+        {"type": "resume-flow-run"},
         {"type": "delete-flow-run"},
-        {"type": "change-flow-run-state", "state": "CANCELLED", "name": "Stopped", "message": "m", "force": True},
-        {"type": "run-deployment", "source": "selected", "deployment_id": BLOCK, "parameters": {"a": 1},
-         "job_variables": {"image": "x"}, "schedule_after": 60},
-        {"type": "pause-deployment", "source": "inferred"}, {"type": "resume-deployment", "deployment_id": BLOCK},
-        {"type": "pause-work-queue", "work_queue_id": BLOCK}, {"type": "resume-work-queue", "source": "inferred"},
-        {"type": "pause-work-pool", "work_pool_id": BLOCK}, {"type": "resume-work-pool", "source": "inferred"},
-        {"type": "pause-automation", "automation_id": BLOCK}, {"type": "resume-automation", "source": "inferred"},
+        {
+            "type": "change-flow-run-state",
+            "state": "CANCELLED",
+            "name": "Stopped",
+            "message": "m",
+            "force": True,
+        },
+        {
+            "type": "run-deployment",
+            "source": "selected",
+            "deployment_id": BLOCK,
+            "parameters": {"a": 1},
+            "job_variables": {"image": "x"},
+            "schedule_after": 60,
+        },
+        {"type": "pause-deployment", "source": "inferred"},
+        {"type": "resume-deployment", "deployment_id": BLOCK},
+        {"type": "pause-work-queue", "work_queue_id": BLOCK},
+        {"type": "resume-work-queue", "source": "inferred"},
+        {"type": "pause-work-pool", "work_pool_id": BLOCK},
+        {"type": "resume-work-pool", "source": "inferred"},
+        {"type": "pause-automation", "automation_id": BLOCK},
+        {"type": "resume-automation", "source": "inferred"},
         {"type": "send-notification", "block_document_id": BLOCK, "subject": "s", "body": "b"},
         {"type": "call-webhook", "block_document_id": BLOCK, "payload": "{}"},
     ]
     parsed = validate_actions(examples)
     assert {a.type for a in parsed} == set(ACTION_TYPES)
-    for raw, action in zip(examples, parsed):
+    for raw, action in zip(examples, parsed, strict=True):
         dumped = action.model_dump(mode="json")
         assert {k: dumped[k] for k in raw} == raw
 
 
 def test_terraform_flat_action_objects_load():
-    flat = {"type": "send-notification", "block_document_id": BLOCK, "subject": "s", "body": "b",
-            "source": None, "automation_id": None, "deployment_id": None, "work_pool_id": None,
-            "work_queue_id": None, "parameters": {}, "job_variables": {}, "payload": None, "name": None,
-            "state": None, "message": None, "emails": [], "schedule_id": ""}
+    flat = {
+        "type": "send-notification",
+        "block_document_id": BLOCK,
+        "subject": "s",
+        "body": "b",
+        "source": None,
+        "automation_id": None,
+        "deployment_id": None,
+        "work_pool_id": None,
+        "work_queue_id": None,
+        "parameters": {},
+        "job_variables": {},
+        "payload": None,
+        "name": None,
+        "state": None,
+        "message": None,
+        "emails": [],
+        "schedule_id": "",
+    }
     [action] = validate_actions([flat])
     assert action.body == "b"
 
@@ -87,19 +124,24 @@ def test_missing_type_and_non_objects():
 
 def test_missing_body_is_named():
     assert problems([{"type": "send-notification", "block_document_id": BLOCK}]) == [
-        ("actions[0].body", "Field required")]
+        ("actions[0].body", "Field required")
+    ]
 
 
 def test_typo_in_a_field_name_is_an_error():
-    assert problems([{"type": "send-notification", "block_document_id": BLOCK, "body": "b", "bdoy": "x"}]) == [
-        ("actions[0].bdoy", "is not a field of send-notification actions")]
+    assert problems(
+        [{"type": "send-notification", "block_document_id": BLOCK, "body": "b", "bdoy": "x"}]
+    ) == [("actions[0].bdoy", "is not a field of send-notification actions")]
 
 
 def test_selected_source_needs_the_id_and_inferred_forbids_it():
     assert problems([{"type": "run-deployment"}]) == [
-        ("actions[0].deployment_id", "is required when source is 'selected'")]
+        ("actions[0].deployment_id", "is required when source is 'selected'")
+    ]
     [(path, reason)] = problems([{"type": "pause-automation", "source": "inferred", "automation_id": BLOCK}])
-    assert path == "actions[0].automation_id" and reason.startswith("must not be set when source is 'inferred'")
+    assert path == "actions[0].automation_id" and reason.startswith(
+        "must not be set when source is 'inferred'"
+    )
     [(path, _)] = problems([{"type": "pause-work-pool", "source": "sometimes", "work_pool_id": BLOCK}])
     assert path == "actions[0].source"
 
@@ -107,19 +149,31 @@ def test_selected_source_needs_the_id_and_inferred_forbids_it():
 def test_bad_values_name_their_field():
     assert problems([{"type": "change-flow-run-state", "state": "DONE"}])[0][0] == "actions[0].state"
     assert problems([{"type": "run-deployment", "deployment_id": BLOCK, "schedule_after": -5}]) == [
-        ("actions[0].schedule_after", "must be zero or more seconds")]
+        ("actions[0].schedule_after", "must be zero or more seconds")
+    ]
     assert problems([{"type": "send-notification", "block_document_id": "nope", "body": "b"}])[0][0] == (
-        "actions[0].block_document_id")
+        "actions[0].block_document_id"
+    )
 
 
 def test_every_problem_is_reported_at_once():
     assert [p for p, _ in problems([{"type": "x"}, {"type": "run-deployment"}])] == [
-        "actions[0].type", "actions[1].deployment_id"]
+        "actions[0].type",
+        "actions[1].deployment_id",
+    ]
 
 
 def test_call_webhook_object_payload_becomes_indented_json():
-    [action] = validate_actions([{"type": "call-webhook", "block_document_id": BLOCK, "payload": {"a": 1},
-                                  "headers": {"X-Run": "{{ flow_run.id }}"}}])
+    [action] = validate_actions(
+        [
+            {
+                "type": "call-webhook",
+                "block_document_id": BLOCK,
+                "payload": {"a": 1},
+                "headers": {"X-Run": "{{ flow_run.id }}"},
+            }
+        ]
+    )
     assert isinstance(action, CallWebhook)
     assert action.payload == '{\n  "a": 1\n}'
     assert action.template_fields() == [("payload", action.payload), ("headers.X-Run", "{{ flow_run.id }}")]
@@ -132,8 +186,10 @@ def test_run_deployment_schedule_after_serialises_as_seconds():
 
 
 def test_templates_are_validated_with_line_and_message():
-    bad = [{"type": "do-nothing"},
-           {"type": "send-notification", "block_document_id": BLOCK, "subject": "ok", "body": "line 1\n{{ x }"}]
+    bad = [
+        {"type": "do-nothing"},
+        {"type": "send-notification", "block_document_id": BLOCK, "subject": "ok", "body": "line 1\n{{ x }"},
+    ]
     assert problems(bad) == [("actions[1].body", "line 2: unexpected '}'")]
     params = [{"type": "run-deployment", "deployment_id": BLOCK, "parameters": {"n": {"m": "{% if %}"}}}]
     assert problems(params)[0][0] == "actions[0].parameters.n.m"

@@ -1,7 +1,8 @@
-"""Notification channels: one module per service, one `Notifier.send(block, subject, body, *, delivery_id)` each.
+"""Notification channels: one module per service, one `Notifier.send(block, subject, body, *, delivery_id)`
+each.
 
-Build one `HttpSender` per process and ask `notifier_for(block_type, http=..., resolve_secret=...)` for the notifier
-of a block type. Notifiers keep no state between calls, so they may be cached per type.
+Build one `HttpSender` per process and ask `notifier_for(block_type, http=..., resolve_secret=...)` for the
+notifier of a block type. Notifiers keep no state between calls, so they may be cached per type.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ NOTIFIERS: dict[str, type[Any]] = {
 NOTIFICATION_BLOCK_TYPES = frozenset(NOTIFIERS) - {"webhook"}
 
 
-def notifier_for(block_type: str, *, http: HttpSender | None = None,
-                 resolve_secret: SecretResolver | None = None) -> Notifier:
+def notifier_for(
+    block_type: str, *, http: HttpSender | None = None, resolve_secret: SecretResolver | None = None
+) -> Notifier:
     """The notifier for a block type; DeliveryError(permanent=True) for a type that cannot notify."""
     cls = NOTIFIERS.get(block_type)
     if cls is None:

@@ -17,7 +17,8 @@ def _load_apprise() -> Any:
         import apprise  # type: ignore[import-not-found]
     except ImportError:
         raise DeliveryError(
-            "apprise blocks need the optional 'apprise' package: pip install 'tocsin[apprise]'", permanent=True
+            "apprise blocks need the optional 'apprise' package: pip install 'tocsin[apprise]'",
+            permanent=True,
         ) from None
     return apprise
 

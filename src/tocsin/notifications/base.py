@@ -1,7 +1,8 @@
 """What every notifier shares: the `Notifier` protocol, its result, and one HTTP helper for all HTTP channels.
 
-A notifier turns (block, subject, body) into one delivery attempt. It either returns a `DeliveryResult` or raises
-`tocsin.errors.DeliveryError`; the dispatcher decides about retries from `permanent` and `retry_after` alone:
+A notifier turns (block, subject, body) into one delivery attempt. It either returns a `DeliveryResult` or
+raises `tocsin.errors.DeliveryError`; the dispatcher decides about retries from `permanent` and `retry_after`
+alone:
 
     outcome                                   permanent   retry_after
     2xx                                       (success)
@@ -32,10 +33,14 @@ SecretResolver = Callable[[str], str]
 
 DELIVERY_ID_HEADER = "X-Tocsin-Delivery-Id"
 USER_AGENT = "tocsin/0.1"
-DEFAULT_TIMEOUT_SECONDS = 10.0  # Prefect's custom-webhook default; chat and paging APIs answer in well under 1 s
+DEFAULT_TIMEOUT_SECONDS = (
+    10.0  # Prefect's custom-webhook default; chat and paging APIs answer in well under 1 s
+)
 EXCERPT_CHARS = 1000  # Prefect keeps the first 1000 characters of a response body in action events
 RETRYABLE_STATUS = frozenset({408, 425, 429})
-SECRET_SEGMENT_CHARS = 16  # URL path segments and query values this long in a secret URL are treated as tokens
+SECRET_SEGMENT_CHARS = (
+    16  # URL path segments and query values this long in a secret URL are treated as tokens
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class Notifier(Protocol):
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or unreadable."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
     if not value:
         return None
     value = value.strip()
@@ -105,8 +110,9 @@ def resolve(block: BlockModel, field: str, resolve_secret: SecretResolver | None
     except Exception as exc:  # the resolver's message could quote the value: report the type only
         name = getattr(block, block.secret_ref_field(field), None)
         permanent = isinstance(exc, (NotFound, LookupError, ValueError))
-        raise DeliveryError(f"secret {name!r} for {field} could not be resolved ({type(exc).__name__})",
-                            permanent=permanent) from None
+        raise DeliveryError(
+            f"secret {name!r} for {field} could not be resolved ({type(exc).__name__})", permanent=permanent
+        ) from None
 
 
 class HttpSender:
@@ -116,13 +122,23 @@ class HttpSender:
     Thread-safe; create one per process and pass it to `notifier_for`.
     """
 
-    def __init__(self, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, clock: Clock | None = None,
-                 transport: httpx.BaseTransport | None = None, max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 100,
+    ) -> None:
         self.timeout_seconds = timeout_seconds
         self.clock = clock or SystemClock()
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        common: dict[str, Any] = dict(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False,
-                                      limits=limits, headers={"User-Agent": USER_AGENT})
+        common: dict[str, Any] = dict(
+            timeout=httpx.Timeout(timeout_seconds),
+            follow_redirects=False,
+            limits=limits,
+            headers={"User-Agent": USER_AGENT},
+        )
         self._client = httpx.Client(transport=transport, **common)
         self._insecure: httpx.Client | None = None
         self._transport = transport
@@ -140,29 +156,49 @@ class HttpSender:
             self._insecure = httpx.Client(transport=self._transport, verify=False, **self._common)
         return self._insecure
 
-    def request(self, method: str, url: str, *, delivery_id: str, channel: str, redactor: Redactor,
-                headers: Mapping[str, str] | None = None, verify: bool = True,
-                timeout_seconds: float | None = None, **kwargs: Any) -> DeliveryResult:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        delivery_id: str,
+        channel: str,
+        redactor: Redactor,
+        headers: Mapping[str, str] | None = None,
+        verify: bool = True,
+        timeout_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> DeliveryResult:
         """Send one request; 2xx -> DeliveryResult, anything else -> DeliveryError (see the module table)."""
         redactor.add(url)
         all_headers = {**(headers or {}), DELIVERY_ID_HEADER: delivery_id}
         timeout = httpx.Timeout(timeout_seconds) if timeout_seconds else httpx.USE_CLIENT_DEFAULT
         try:
-            response = self._client_for(verify).request(method, url, headers=all_headers, timeout=timeout,
-                                                        **kwargs)
+            response = self._client_for(verify).request(
+                method, url, headers=all_headers, timeout=timeout, **kwargs
+            )
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"{channel}: no answer within the timeout ({type(exc).__name__})") from None
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise DeliveryError(f"{channel}: invalid URL ({redactor.redact(str(exc))})", permanent=True) from None
+            raise DeliveryError(
+                f"{channel}: invalid URL ({redactor.redact(str(exc))})", permanent=True
+            ) from None
         except httpx.TransportError as exc:
-            raise DeliveryError(f"{channel}: connection failed ({type(exc).__name__}: "
-                                f"{redactor.redact(str(exc))})") from None
+            raise DeliveryError(
+                f"{channel}: connection failed ({type(exc).__name__}: {redactor.redact(str(exc))})"
+            ) from None
         excerpt = redactor.redact(response.text[:EXCERPT_CHARS])
         status = response.status_code
         if 200 <= status < 300:
             return DeliveryResult(status, excerpt)
         retryable = status >= 500 or status in RETRYABLE_STATUS
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now()) if retryable else None
+        retry_after = (
+            parse_retry_after(response.headers.get("Retry-After"), self.clock.now()) if retryable else None
+        )
         detail = f": {excerpt[:200]}" if excerpt else ""
-        raise DeliveryError(f"{channel} answered HTTP {status}{detail}", permanent=not retryable,
-                            status_code=status, retry_after=retry_after)
+        raise DeliveryError(
+            f"{channel} answered HTTP {status}{detail}",
+            permanent=not retryable,
+            status_code=status,
+            retry_after=retry_after,
+        )

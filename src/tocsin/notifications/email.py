@@ -13,7 +13,13 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from tocsin.errors import DeliveryError
-from tocsin.notifications.base import DELIVERY_ID_HEADER, DeliveryResult, SecretResolver, redactor_for, resolve
+from tocsin.notifications.base import (
+    DELIVERY_ID_HEADER,
+    DeliveryResult,
+    SecretResolver,
+    redactor_for,
+    resolve,
+)
 from tocsin.schemas.blocks import Email
 from tocsin.secrets import Redactor
 
@@ -46,8 +52,11 @@ class EmailNotifier:
             raise _smtp_error(exc.smtp_code, exc.smtp_error, redactor) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            raise DeliveryError(f"SMTP server refused all {len(codes)} recipients (codes {sorted(set(codes))})",
-                                permanent=all(c >= 500 for c in codes), status_code=max(codes)) from None
+            raise DeliveryError(
+                f"SMTP server refused all {len(codes)} recipients (codes {sorted(set(codes))})",
+                permanent=all(c >= 500 for c in codes),
+                status_code=max(codes),
+            ) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"SMTP: {redactor.redact(str(exc))}", permanent=True) from None
         except (smtplib.SMTPException, OSError) as exc:  # disconnects, timeouts, refused connections
@@ -63,7 +72,9 @@ class EmailNotifier:
             context.verify_mode = ssl.CERT_NONE
         smtp: smtplib.SMTP
         if block.security == "ssl":
-            smtp = smtplib.SMTP_SSL(block.smtp_host, block.port, timeout=block.timeout_seconds, context=context)
+            smtp = smtplib.SMTP_SSL(
+                block.smtp_host, block.port, timeout=block.timeout_seconds, context=context
+            )
         else:
             smtp = smtplib.SMTP(block.smtp_host, block.port, timeout=block.timeout_seconds)
         with smtp:
@@ -76,5 +87,8 @@ class EmailNotifier:
 
 def _smtp_error(code: int, text: bytes | str, redactor: Redactor) -> DeliveryError:
     reply = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    return DeliveryError(f"SMTP server answered {code}: {redactor.redact(reply)[:200]}",
-                         permanent=code >= 500, status_code=code)
+    return DeliveryError(
+        f"SMTP server answered {code}: {redactor.redact(reply)[:200]}",
+        permanent=code >= 500,
+        status_code=code,
+    )

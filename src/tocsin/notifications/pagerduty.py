@@ -1,7 +1,8 @@
 """PagerDuty Events API v2: POST /v2/enqueue with a `trigger` event.
 
-`dedup_key` is the idempotency key: a retried delivery updates the same alert instead of paging twice. It is the
-delivery id unless the caller passes the firing id, which folds every action of one firing into one incident.
+`dedup_key` is the idempotency key: a retried delivery updates the same alert instead of paging twice. It is
+the delivery id unless the caller passes the firing id, which folds every action of one firing into one
+incident.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from tocsin.schemas.blocks import PagerDuty
 SUMMARY_CHARS = 1024  # PagerDuty's limit on payload.summary
 
 
-def pagerduty_event(block: PagerDuty, routing_key: str, subject: str, body: str, dedup_key: str) -> dict[str, Any]:
+def pagerduty_event(
+    block: PagerDuty, routing_key: str, subject: str, body: str, dedup_key: str
+) -> dict[str, Any]:
     # The default subject says nothing; the body's first line is a better incident title then.
-    summary = subject if subject and subject != DEFAULT_SUBJECT else (body.strip().splitlines() or [subject])[0]
+    summary = (
+        subject if subject and subject != DEFAULT_SUBJECT else (body.strip().splitlines() or [subject])[0]
+    )
     payload: dict[str, Any] = {
         "summary": summary[:SUMMARY_CHARS],
         "source": block.source,
@@ -48,15 +53,23 @@ class PagerDutyNotifier:
         self.http = http
         self.resolve_secret = resolve_secret
 
-    def send(self, block: PagerDuty, subject: str, body: str, *, delivery_id: str,
-             dedup_key: str | None = None) -> DeliveryResult:
+    def send(
+        self, block: PagerDuty, subject: str, body: str, *, delivery_id: str, dedup_key: str | None = None
+    ) -> DeliveryResult:
         try:
             key = block.key(self.resolve_secret)
         except Exception as exc:  # the resolver's message could quote the value
-            raise DeliveryError(f"PagerDuty routing key could not be resolved ({type(exc).__name__})",
-                                permanent=True) from None
+            raise DeliveryError(
+                f"PagerDuty routing key could not be resolved ({type(exc).__name__})", permanent=True
+            ) from None
         key = require(key, "PagerDuty routing key")
         url = block.base_url.rstrip("/") + "/v2/enqueue"
         event = pagerduty_event(block, key, subject, body, dedup_key or delivery_id)
-        return self.http.request("POST", url, json=event, delivery_id=delivery_id, channel=self.channel,
-                                 redactor=redactor_for(block, [key]))
+        return self.http.request(
+            "POST",
+            url,
+            json=event,
+            delivery_id=delivery_id,
+            channel=self.channel,
+            redactor=redactor_for(block, [key]),
+        )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tocsin.notifications.base import DeliveryResult, HttpSender, SecretResolver, redactor_for, require, resolve
+from tocsin.notifications.base import (
+    DeliveryResult,
+    HttpSender,
+    SecretResolver,
+    redactor_for,
+    require,
+    resolve,
+)
 from tocsin.schemas.blocks import SlackWebhook
 
 
@@ -20,5 +27,11 @@ class SlackNotifier:
 
     def send(self, block: SlackWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         url = require(resolve(block, "url", self.resolve_secret), "Slack webhook URL")
-        return self.http.request("POST", url, json={"text": slack_text(subject, body)}, delivery_id=delivery_id,
-                                 channel=self.channel, redactor=redactor_for(block, [url]))
+        return self.http.request(
+            "POST",
+            url,
+            json={"text": slack_text(subject, body)},
+            delivery_id=delivery_id,
+            channel=self.channel,
+            redactor=redactor_for(block, [url]),
+        )

@@ -1,13 +1,21 @@
 """Microsoft Teams through a Power Automate "Workflows" webhook: an Adaptive Card in a message attachment.
 
-The retired Office 365 connector took MessageCards; Workflows take the `message` envelope below and answer 202.
+The retired Office 365 connector took MessageCards; Workflows take the `message` envelope below and answer
+202.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tocsin.notifications.base import DeliveryResult, HttpSender, SecretResolver, redactor_for, require, resolve
+from tocsin.notifications.base import (
+    DeliveryResult,
+    HttpSender,
+    SecretResolver,
+    redactor_for,
+    require,
+    resolve,
+)
 from tocsin.schemas.blocks import MsTeamsWebhook
 
 ADAPTIVE_CARD_VERSION = "1.4"  # the newest version every Teams client renders
@@ -16,7 +24,9 @@ ADAPTIVE_CARD_VERSION = "1.4"  # the newest version every Teams client renders
 def adaptive_card_message(subject: str, body: str, *, wrap: bool = True) -> dict[str, Any]:
     elements: list[dict[str, Any]] = []
     if subject:
-        elements.append({"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": wrap})
+        elements.append(
+            {"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": wrap}
+        )
     elements.append({"type": "TextBlock", "text": body, "wrap": wrap})
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -41,6 +51,11 @@ class TeamsNotifier:
 
     def send(self, block: MsTeamsWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         url = require(resolve(block, "url", self.resolve_secret), "Teams Workflows URL")
-        return self.http.request("POST", url, json=adaptive_card_message(subject, body, wrap=block.wrap),
-                                 delivery_id=delivery_id, channel=self.channel,
-                                 redactor=redactor_for(block, [url]))
+        return self.http.request(
+            "POST",
+            url,
+            json=adaptive_card_message(subject, body, wrap=block.wrap),
+            delivery_id=delivery_id,
+            channel=self.channel,
+            redactor=redactor_for(block, [url]),
+        )

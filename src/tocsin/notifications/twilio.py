@@ -1,7 +1,8 @@
 """Twilio SMS: POST /2010-04-01/Accounts/{sid}/Messages.json once per number, basic auth (sid, token).
 
-Numbers are sent in order and the first failure stops the delivery. Twilio has no idempotency key for messages,
-so a retry after a partial failure re-sends to the numbers that already got it; the error says how many did.
+Numbers are sent in order and the first failure stops the delivery. Twilio has no idempotency key for
+messages, so a retry after a partial failure re-sends to the numbers that already got it; the error says how
+many did.
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from __future__ import annotations
 import re
 
 from tocsin.errors import DeliveryError
-from tocsin.notifications.base import DeliveryResult, HttpSender, SecretResolver, redactor_for, require, resolve
+from tocsin.notifications.base import (
+    DeliveryResult,
+    HttpSender,
+    SecretResolver,
+    redactor_for,
+    require,
+    resolve,
+)
 from tocsin.schemas.blocks import TwilioSms
 
 SMS_CHARS = 1600  # Twilio rejects longer bodies
@@ -31,18 +39,30 @@ class TwilioNotifier:
     def send(self, block: TwilioSms, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         token = require(resolve(block, "auth_token", self.resolve_secret), "Twilio auth token")
         url = f"{block.api_base_url.rstrip('/')}/2010-04-01/Accounts/{block.account_sid}/Messages.json"
-        sender = ({"MessagingServiceSid": block.messaging_service_sid} if block.messaging_service_sid
-                  else {"From": block.from_phone_number or ""})
+        sender = (
+            {"MessagingServiceSid": block.messaging_service_sid}
+            if block.messaging_service_sid
+            else {"From": block.from_phone_number or ""}
+        )
         redactor = redactor_for(block, [token])
         sids, status = [], None
         for i, number in enumerate(block.to_phone_numbers):
             form = {"To": number, **sender, "Body": sms_text(subject, body)}
             try:
-                result = self.http.request("POST", url, data=form, auth=(block.account_sid, token),
-                                           delivery_id=delivery_id, channel=self.channel, redactor=redactor)
+                result = self.http.request(
+                    "POST",
+                    url,
+                    data=form,
+                    auth=(block.account_sid, token),
+                    delivery_id=delivery_id,
+                    channel=self.channel,
+                    redactor=redactor,
+                )
             except DeliveryError as exc:
                 if i:
-                    exc.args = (f"{exc.args[0]} (after sending to {i} of {len(block.to_phone_numbers)} numbers)",)
+                    exc.args = (
+                        f"{exc.args[0]} (after sending to {i} of {len(block.to_phone_numbers)} numbers)",
+                    )
                 raise
             status = result.status_code
             match = _MESSAGE_SID.search(result.response_excerpt)

@@ -4,9 +4,9 @@ Both treat any non-2xx answer as a failure (seed 000: "expects a 200 OK response
 as failed"), with the retry rules of `base`.
 
 custom-webhook follows Prefect's block: `{{subject}}`, `{{body}}`, `{{name}}` and each key of `secrets` are
-replaced in url, params, headers, cookies, json_data/form_data and body. This is plain substitution, not Jinja: the
-subject and body were rendered by the action already. Without json_data, form_data or body the request carries
-`{"subject": ..., "body": ...}` as JSON.
+replaced in url, params, headers, cookies, json_data/form_data and body. This is plain substitution, not
+Jinja: the subject and body were rendered by the action already. Without json_data, form_data or body the
+request carries `{"subject": ..., "body": ...}` as JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tocsin.notifications.base import DeliveryResult, HttpSender, SecretResolver, redactor_for, require, resolve
+from tocsin.notifications.base import (
+    DeliveryResult,
+    HttpSender,
+    SecretResolver,
+    redactor_for,
+    require,
+    resolve,
+)
 from tocsin.schemas.blocks import CustomWebhook, Webhook
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -72,9 +79,16 @@ class CustomWebhookNotifier:
         if block.cookies:
             kwargs["cookies"] = substitute(block.cookies, values)
         url = substitute(block.url, values)
-        return self.http.request(block.method, url, headers=headers, delivery_id=delivery_id,
-                                 channel=self.channel, redactor=redactor_for(block),
-                                 timeout_seconds=block.timeout_seconds, **kwargs)
+        return self.http.request(
+            block.method,
+            url,
+            headers=headers,
+            delivery_id=delivery_id,
+            channel=self.channel,
+            redactor=redactor_for(block),
+            timeout_seconds=block.timeout_seconds,
+            **kwargs,
+        )
 
 
 class CallWebhookNotifier:
@@ -86,13 +100,27 @@ class CallWebhookNotifier:
         self.http = http
         self.resolve_secret = resolve_secret
 
-    def send(self, block: Webhook, subject: str, body: str, *, delivery_id: str,
-             headers: Mapping[str, str] | None = None) -> DeliveryResult:
+    def send(
+        self,
+        block: Webhook,
+        subject: str,
+        body: str,
+        *,
+        delivery_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> DeliveryResult:
         """`body` is the rendered payload; `subject` is unused (call-webhook has none)."""
         url = require(resolve(block, "url", self.resolve_secret), "webhook URL")
         all_headers = {**(block.headers or {}), **(headers or {})}
         if body and not _has_header(all_headers, "Content-Type"):
             all_headers["Content-Type"] = content_type_for(body)
-        return self.http.request(block.method, url, headers=all_headers, content=body.encode("utf-8"),
-                                 verify=block.verify, delivery_id=delivery_id, channel=self.channel,
-                                 redactor=redactor_for(block, [url]))
+        return self.http.request(
+            block.method,
+            url,
+            headers=all_headers,
+            content=body.encode("utf-8"),
+            verify=block.verify,
+            delivery_id=delivery_id,
+            channel=self.channel,
+            redactor=redactor_for(block, [url]),
+        )

@@ -1,12 +1,12 @@
 """Prefect's automation actions (semantics §10): what an automation does when it fires.
 
-The JSON is Prefect's, unchanged: a list of objects tagged by `type`. Two leniencies keep Terraform's flat action
-objects loading (the provider sends every attribute of every action type): unknown keys whose value is empty
-(null, "", {}, []) are ignored, and `block_id` is read as `block_document_id` (seed 004). Any other unknown key is
-an error, so a typo such as `bdoy` fails at plan time instead of sending an empty alert.
+The JSON is Prefect's, unchanged: a list of objects tagged by `type`. Two leniencies keep Terraform's flat
+action objects loading (the provider sends every attribute of every action type): unknown keys whose value is
+empty (null, "", {}, []) are ignored, and `block_id` is read as `block_document_id` (seed 004). Any other
+unknown key is an error, so a typo such as `bdoy` fails at plan time instead of sending an empty alert.
 
-Targets follow Prefect: `source: "selected"` needs the id, `source: "inferred"` forbids it (the target is then the
-first resource of that kind in the triggering event).
+Targets follow Prefect: `source: "selected"` needs the id, `source: "inferred"` forbids it (the target is then
+the first resource of that kind in the triggering event).
 """
 
 from __future__ import annotations
@@ -33,9 +33,14 @@ from tocsin.errors import ValidationFailed
 DEFAULT_SUBJECT = "Prefect automated notification"
 
 # Accepted by Prefect Cloud only; named so the error can say so instead of "unknown type".
-CLOUD_ONLY_TYPES = frozenset({
-    "declare-incident", "send-email-notification", "pause-schedule-for-flow-run", "resume-schedule-for-flow-run",
-})
+CLOUD_ONLY_TYPES = frozenset(
+    {
+        "declare-incident",
+        "send-email-notification",
+        "pause-schedule-for-flow-run",
+        "resume-schedule-for-flow-run",
+    }
+)
 
 
 class StateType(str, Enum):
@@ -82,7 +87,7 @@ class ActionBase(BaseModel):
 
 
 class _Targeted(ActionBase):
-    """An action on a Prefect object picked by id (`selected`) or taken from the triggering event (`inferred`)."""
+    """Acts on a Prefect object picked by id (`selected`) or found in the triggering event (`inferred`)."""
 
     target_field: ClassVar[str]
 
@@ -257,17 +262,45 @@ class CallWebhook(ActionBase):
 
 
 _MODELS: tuple[type[ActionBase], ...] = (
-    DoNothing, RunDeployment, PauseDeployment, ResumeDeployment, CancelFlowRun, SuspendFlowRun, ResumeFlowRun,
-    DeleteFlowRun, ChangeFlowRunState, PauseWorkQueue, ResumeWorkQueue, PauseWorkPool, ResumeWorkPool,
-    PauseAutomation, ResumeAutomation, SendNotification, CallWebhook,
+    DoNothing,
+    RunDeployment,
+    PauseDeployment,
+    ResumeDeployment,
+    CancelFlowRun,
+    SuspendFlowRun,
+    ResumeFlowRun,
+    DeleteFlowRun,
+    ChangeFlowRunState,
+    PauseWorkQueue,
+    ResumeWorkQueue,
+    PauseWorkPool,
+    ResumeWorkPool,
+    PauseAutomation,
+    ResumeAutomation,
+    SendNotification,
+    CallWebhook,
 )
 ACTION_TYPES: dict[str, type[ActionBase]] = {m.model_fields["type"].default: m for m in _MODELS}
 
 Action = Annotated[
     Union[
-        DoNothing, RunDeployment, PauseDeployment, ResumeDeployment, CancelFlowRun, SuspendFlowRun,
-        ResumeFlowRun, DeleteFlowRun, ChangeFlowRunState, PauseWorkQueue, ResumeWorkQueue, PauseWorkPool,
-        ResumeWorkPool, PauseAutomation, ResumeAutomation, SendNotification, CallWebhook,
+        DoNothing,
+        RunDeployment,
+        PauseDeployment,
+        ResumeDeployment,
+        CancelFlowRun,
+        SuspendFlowRun,
+        ResumeFlowRun,
+        DeleteFlowRun,
+        ChangeFlowRunState,
+        PauseWorkQueue,
+        ResumeWorkQueue,
+        PauseWorkPool,
+        ResumeWorkPool,
+        PauseAutomation,
+        ResumeAutomation,
+        SendNotification,
+        CallWebhook,
     ],
     Field(discriminator="type"),
 ]

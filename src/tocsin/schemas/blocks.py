@@ -1,9 +1,10 @@
 """Typed block data: the stored configuration a `send-notification` or `call-webhook` action points at.
 
-A block is `{name, type, data}`; this module owns `data`, one pydantic model per type (semantics §12, seed 000).
-Each model declares which fields hold secret values (`secret_fields`): the API masks them, the store encrypts them,
-and `repr()` never shows them. A secret may also be referenced by name through a `<field>_secret` field (seed 000's
-`webhook_url_secret`, `auth_token_secret`), resolved at send time by the caller's `resolve_secret(name)`.
+A block is `{name, type, data}`; this module owns `data`, one pydantic model per type (semantics §12, seed
+000). Each model declares which fields hold secret values (`secret_fields`): the API masks them, the store
+encrypts them, and `repr()` never shows them. A secret may also be referenced by name through a
+`<field>_secret` field (seed 000's `webhook_url_secret`, `auth_token_secret`), resolved at send time by the
+caller's `resolve_secret(name)`.
 
 Every outside service's base URL is a field (`api_base_url`) so tests can aim it at a loopback fake.
 """
@@ -32,7 +33,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 def _check_url(value: str | None, field: str) -> str | None:
     # The message never repeats the value: URLs of webhooks are credentials.
     if value is not None and not re.match(r"https?://[^\s/]+", value):
-        raise ValueError(f"must be an http:// or https:// URL (value not shown, it may be secret)")
+        raise ValueError("must be an http:// or https:// URL (value not shown, it may be secret)")
     return value
 
 
@@ -107,6 +108,7 @@ class SlackWebhook(BlockModel):
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         return _check_url(value, "url")
+
     @model_validator(mode="after")
     def _rules(self) -> BlockModel:
         _one_of(self, "url", "webhook_url_secret")
@@ -131,6 +133,7 @@ class MsTeamsWebhook(BlockModel):
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         return _check_url(value, "url")
+
     @model_validator(mode="after")
     def _rules(self) -> BlockModel:
         _one_of(self, "url", "webhook_url_secret")
@@ -248,10 +251,14 @@ class PagerDuty(BlockModel):
     def base_url(self) -> str:
         if self.api_base_url:
             return self.api_base_url
-        return "https://events.eu.pagerduty.com" if self.region_name == "eu" else "https://events.pagerduty.com"
+        return (
+            "https://events.eu.pagerduty.com" if self.region_name == "eu" else "https://events.pagerduty.com"
+        )
 
     def key(self, resolve_secret: SecretResolver | None) -> str:
-        return self.secret("routing_key", resolve_secret) or self.secret("integration_key", resolve_secret) or ""
+        return (
+            self.secret("routing_key", resolve_secret) or self.secret("integration_key", resolve_secret) or ""
+        )
 
 
 class CustomWebhook(BlockModel):
@@ -283,7 +290,8 @@ class CustomWebhook(BlockModel):
             for key in _PLACEHOLDER.findall(str(getattr(self, field) or "")):
                 if key not in known:
                     raise ValueError(
-                        f"{field}: unknown placeholder {{{{{key}}}}}; use subject, body, name or a key of secrets"
+                        f"{field}: unknown placeholder {{{{{key}}}}}; "
+                        "use subject, body, name or a key of secrets"
                     )
         return self
 
@@ -355,8 +363,17 @@ class PrefectApi(BlockModel):
 
 BLOCK_TYPES: dict[str, type[BlockModel]] = {
     model.block_type: model
-    for model in (SlackWebhook, MsTeamsWebhook, Email, TwilioSms, PagerDuty, CustomWebhook, Webhook, Apprise,
-                  PrefectApi)
+    for model in (
+        SlackWebhook,
+        MsTeamsWebhook,
+        Email,
+        TwilioSms,
+        PagerDuty,
+        CustomWebhook,
+        Webhook,
+        Apprise,
+        PrefectApi,
+    )
 }
 # Prefect's slug for the same PagerDuty block (seed 004 uses it).
 BLOCK_TYPES["pager-duty-webhook"] = PagerDuty
@@ -366,8 +383,9 @@ def validate_block(block_type: str, data: Any) -> BlockModel:
     """Validate `data` for `block_type`; raise ValidationFailed with `type` or `data.<field>` paths."""
     model = BLOCK_TYPES.get(block_type)
     if model is None:
-        raise ValidationFailed([("type", f"unknown block type {block_type!r}; expected one of "
-                                         f"{', '.join(sorted(BLOCK_TYPES))}")])
+        raise ValidationFailed(
+            [("type", f"unknown block type {block_type!r}; expected one of {', '.join(sorted(BLOCK_TYPES))}")]
+        )
     if not isinstance(data, dict):
         raise ValidationFailed([("data", f"must be an object, got {type(data).__name__}")])
     try:
