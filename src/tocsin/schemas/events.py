@@ -162,21 +162,30 @@ class ResourceSpecification:
     set lookup per label.
     """
 
-    __slots__ = ("spec", "_labels")
+    __slots__ = ("spec", "_labels", "_exact")
 
     def __init__(self, spec: Mapping[str, str | Sequence[str]]) -> None:
         self.spec = dict(spec)
         self._labels: list[tuple[str, frozenset[str], tuple[_Pattern, ...]]] = []
+        exact: dict[str, str] | None = {}
         for label, patterns in self.spec.items():
             compiled = [_Pattern(p) for p in ([patterns] if isinstance(patterns, str) else patterns)]
             literals = frozenset(p.literal for p in compiled if p.literal is not None and not p.negated)
             others = tuple(p for p in compiled if p.literal is None or p.negated)
             self._labels.append((label, literals, others))
+            if exact is not None and len(literals) == 1 and not others:
+                exact[label] = next(iter(literals))
+            else:
+                exact = None
+        # every label a single plain value: a sub-dict test, done in C
+        self._exact = exact.items() if exact else None
 
     def __bool__(self) -> bool:
         return bool(self._labels)
 
     def matches(self, resource: Mapping[str, str]) -> bool:
+        if self._exact is not None and isinstance(resource, dict):
+            return self._exact <= resource.items()
         get = resource.get
         for label, literals, others in self._labels:
             value = get(label)
@@ -195,6 +204,12 @@ class ResourceSpecification:
         """True for an empty spec (even with no candidates); else true iff some candidate matches."""
         if not self._labels:
             return True
+        exact = self._exact
+        if exact is not None:
+            for candidate in candidates:
+                if exact <= candidate.items():
+                    return True
+            return False
         for candidate in candidates:
             if self.matches(candidate):
                 return True

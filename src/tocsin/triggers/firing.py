@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from tocsin.schemas.events import ReceivedEvent
 
 
-@dataclass
+@dataclass(slots=True)
 class Firing:
     automation_id: UUID
     trigger_path: str

@@ -9,7 +9,6 @@ that caused them and restores with `InMemoryStateStore.restore(snapshot)` after 
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,9 +33,8 @@ class Bucket:
     count: int
     last_event: ReceivedEvent | None = None
 
-    @property
-    def ident(self) -> BucketKey:
-        return (self.automation_id, self.trigger_path, self.key)
+    def __post_init__(self) -> None:
+        self.ident: BucketKey = (self.automation_id, self.trigger_path, self.key)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -205,7 +203,7 @@ class InMemoryStateStore:
         self.buckets_by_trigger: dict[TriggerKey, dict[tuple[str, ...], Bucket]] = {}
         self.child_firings: dict[TriggerKey, dict[str, Firing]] = {}
         self.parked: dict[UUID, ReceivedEvent] = {}
-        self.seen: OrderedDict[UUID, datetime] = OrderedDict()
+        self.seen: dict[UUID, datetime] = {}  # insertion order = age order
         self.events_clock: datetime | None = None
         self.events_clock_updated: datetime | None = None
         self.next_runs: dict[TriggerKey, datetime] = {}
@@ -217,9 +215,11 @@ class InMemoryStateStore:
         return self.buckets.get((trigger[0], trigger[1], key))
 
     def put_bucket(self, bucket: Bucket) -> None:
-        self.buckets[bucket.ident] = bucket
-        self.buckets_by_trigger.setdefault((bucket.automation_id, bucket.trigger_path), {})[bucket.key] = bucket
-        self._changes.buckets.add(bucket.ident)
+        ident = bucket.ident
+        if self.buckets.get(ident) is not bucket:  # a bucket changed in place only needs journaling
+            self.buckets[ident] = bucket
+            self.buckets_by_trigger.setdefault((bucket.automation_id, bucket.trigger_path), {})[bucket.key] = bucket
+        self._changes.buckets.add(ident)
 
     def delete_bucket(self, bucket: Bucket) -> None:
         ident = bucket.ident
@@ -255,19 +255,24 @@ class InMemoryStateStore:
         return seen_at is not None and (now - seen_at).total_seconds() < SEEN_MEMORY_SECONDS
 
     def mark_seen(self, event_id: UUID, now: datetime) -> None:
-        self.seen[event_id] = now
-        self.seen.move_to_end(event_id)
-        self._changes.seen.add(event_id)
-        while len(self.seen) > SEEN_MEMORY_SIZE:
-            old, _ = self.seen.popitem(last=False)
-            self._changes.seen.add(old)
+        seen = self.seen
+        if seen.pop(event_id, None) is not None:
+            pass  # re-seen: moves to the young end below
+        seen[event_id] = now
+        changed = self._changes.seen
+        changed.add(event_id)
+        while len(seen) > SEEN_MEMORY_SIZE:
+            old = next(iter(seen))
+            del seen[old]
+            changed.add(old)
 
     def forget_seen_before(self, horizon: datetime) -> None:
-        while self.seen:
-            event_id, seen_at = next(iter(self.seen.items()))
-            if seen_at >= horizon:
+        seen = self.seen
+        while seen:
+            event_id = next(iter(seen))
+            if seen[event_id] >= horizon:
                 break
-            self.seen.popitem(last=False)
+            del seen[event_id]
             self._changes.seen.add(event_id)
 
     def park(self, event: ReceivedEvent) -> None:
