@@ -33,7 +33,7 @@ log = logging.getLogger("tocsin.server")
 
 def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None,
                action_planner: Any = None) -> FastAPI:
-    store = store or Store.open(settings.database_url)
+    store = store or Store.open(settings.database_url, synchronous=settings.sqlite_synchronous)
     clock = clock or SystemClock()
     metrics = Metrics()
     auth = Authenticator(store, ensure_admin_token(settings.home, settings.api_token))

@@ -3,12 +3,14 @@ stored and evaluated like any other, so automations can alert on them (meta-aler
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from tocsin.schemas.events import ReceivedEvent
 from tocsin.store.events import event_row
+from tocsin.store.timeutil import to_us
 from tocsin.triggers import Firing
 
 CREATED = "tocsin.automation.created"
@@ -46,31 +48,40 @@ def lifecycle_event(kind: str, automation: dict[str, Any], now: datetime) -> dic
 
 
 def triggered_event(firing: Firing, name: str, now: datetime) -> dict[str, Any]:
+    """The tocsin.automation.triggered event row for a firing (built directly: this runs once per firing)."""
     trigger = firing.trigger
-    resource = {"prefect.resource.id": automation_resource_id(firing.automation_id),
-                "prefect.resource.name": name}
+    aid = str(firing.automation_id)
+    resource = {"prefect.resource.id": automation_resource_id(aid), "prefect.resource.name": name}
     posture = getattr(trigger, "posture", None)
     if posture is not None:
         resource["prefect.posture"] = getattr(posture, "value", str(posture))
     related = []
-    if firing.triggering_event is not None:
-        related.append({"prefect.resource.id": f"prefect.event.{firing.triggering_event.id}",
+    triggering = firing.triggering_event
+    if triggering is not None:
+        related.append({"prefect.resource.id": f"prefect.event.{triggering.id}",
                         "prefect.resource.role": "triggering-event"})
-    event = ReceivedEvent(
-        id=uuid.uuid5(_NAMESPACE, f"{firing.id}:triggered"),
-        occurred=firing.triggered,
-        received=now,
-        event=TRIGGERED,
-        resource=resource,
-        related=related,
-        payload={
+    event_id = str(uuid.uuid5(_NAMESPACE, f"{firing.id}:triggered"))
+    occurred = _iso(firing.triggered)
+    body = {
+        "occurred": occurred,
+        "event": TRIGGERED,
+        "resource": resource,
+        "related": related,
+        "payload": {
             "firing_id": str(firing.id),
             "triggering_labels": dict(firing.triggering_labels),
-            "triggering_event": (firing.triggering_event.model_dump(mode="json")
-                                 if firing.triggering_event is not None else None),
+            "triggering_event": json.loads(triggering.model_dump_json()) if triggering is not None else None,
         },
-    )
-    return event_row(event)
+        "id": event_id,
+        "follows": None,
+        "received": _iso(now),
+    }
+    return {"id": event_id, "occurred_us": to_us(firing.triggered), "received_us": to_us(now), "event": TRIGGERED,
+            "resource_id": resource["prefect.resource.id"], "body": json.dumps(body, separators=(",", ":"))}
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def is_about_own_outcome(firing: Firing) -> bool:

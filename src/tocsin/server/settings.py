@@ -23,6 +23,7 @@ class Settings:
     evaluation_batch: int = 2000  # events per evaluation transaction
     max_request_bytes: int = 64 * 1024 * 1024
     shutdown_drain_seconds: float = 5.0
+    sqlite_synchronous: str = "FULL"  # TOCSIN_SQLITE_SYNCHRONOUS; NORMAL: kill -9 safe, not power-cut safe
     instance_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
     @classmethod
@@ -30,7 +31,8 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("TOCSIN_HOME") or Path.home() / ".tocsin").expanduser()
         database_url = env.get("TOCSIN_DATABASE_URL") or ""
-        settings = cls(home=home, database_url=database_url, api_token=env.get("TOCSIN_API_TOKEN") or None)
+        settings = cls(home=home, database_url=database_url, api_token=env.get("TOCSIN_API_TOKEN") or None,
+                       sqlite_synchronous=(env.get("TOCSIN_SQLITE_SYNCHRONOUS") or "FULL").upper())
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if not settings.database_url:
             settings.home.mkdir(parents=True, exist_ok=True)

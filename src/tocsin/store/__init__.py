@@ -37,9 +37,9 @@ class Store:
         return self.engine.dialect.name
 
     @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
+    def open(cls, url: str, *, migrate_schema: bool = True, synchronous: str = "FULL") -> Store:
         url = normalise_url(url)
-        engine = make_engine(url)
+        engine = make_engine(url, synchronous=synchronous)
         reader = make_engine(url, reader=True) if url.startswith("sqlite") else engine
         if migrate_schema:
             migrate(engine)

@@ -28,10 +28,14 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, reader: bool = False, **kwargs: Any) -> Engine:
-    """An engine for `url`. On SQLite a writer engine takes the write lock at BEGIN (BEGIN IMMEDIATE) so
+def make_engine(url: str, *, reader: bool = False, synchronous: str = "FULL", **kwargs: Any) -> Engine:
+    """An engine for `url`. `synchronous` (SQLite): FULL (default) fsyncs every commit, so an acknowledged
+    event survives a power cut; NORMAL survives a crash or kill -9 of the process but not of the machine.
+    On SQLite a writer engine takes the write lock at BEGIN (BEGIN IMMEDIATE) so
     writers queue instead of failing to upgrade a read lock; a `reader` engine begins deferred."""
     url = normalise_url(url)
+    if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=8, **kwargs
@@ -41,7 +45,7 @@ def make_engine(url: str, *, reader: bool = False, **kwargs: Any) -> Engine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

@@ -49,10 +49,14 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.exec_driver_sql(_SQLITE_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
 
 
+_READ_AFTER = "SELECT seq, body FROM events WHERE seq > %s ORDER BY seq LIMIT %s"
+
+
 def read_after(conn: Connection, cursor: int, limit: int) -> list[tuple[int, str]]:
-    rows = conn.execute(
-        select(events.c.seq, events.c.body).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
-    ).all()
+    """Events past the cursor in commit order (plain SQL: this runs once per evaluation step)."""
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    sql = _READ_AFTER.replace("%s", mark)
+    rows = conn.exec_driver_sql(sql, (cursor, limit)).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
