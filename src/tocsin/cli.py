@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "token": "tocsin.commands.token",  # engine (server/store owner)
     "test": "tocsin.commands.test",
     "sink": "tocsin.commands.sink",
+    "preview": "tocsin.commands.preview",
     "provider": "tocsin.provider.install",
 }
 
