@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo venv lint bench clean
+.PHONY: test demo venv node lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# cdktf-cli (pinned, from package-lock.json) into ./node_modules, for the end-to-end `cdktf deploy` tests
+node:
+	bash scripts/setup-cdktf.sh
+
+test: $(STAMP) node
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(VENV)/bin/tocsin test tests/scenarios/
 
@@ -25,4 +29,4 @@ bench: $(STAMP)
 	$(PY) bench/evaluator.py
 
 clean:
-	rm -rf $(VENV) .tools .tf-plugins cdktf.out .demo
+	rm -rf $(VENV) node_modules .tf-plugins cdktf.out .demo
