@@ -82,12 +82,12 @@ class LiveServer:
 
 
 def start_thread_server(home: Path, database_url: str | None = None, token: str = ADMIN_TOKEN,
-                        clock: Any = None) -> LiveServer:
+                        clock: Any = None, env: dict[str, str] | None = None) -> LiveServer:
     import uvicorn
 
     from tocsin.server import Settings, create_app
 
-    env = {"TOCSIN_HOME": str(home), "TOCSIN_API_TOKEN": token}
+    env = {"TOCSIN_HOME": str(home), "TOCSIN_API_TOKEN": token, **(env or {})}
     if database_url:
         env["TOCSIN_DATABASE_URL"] = database_url
     app = create_app(Settings.from_env(env), clock=clock)

@@ -26,6 +26,14 @@ ROUTES = [
     ("GET", "/api/automations/00000000-0000-0000-0000-000000000000/state"),
     ("POST", "/api/templates/validate"),
     ("GET", "/metrics"),
+    ("POST", "/api/blocks/"),
+    ("POST", "/api/blocks/filter"),
+    ("GET", "/api/blocks/00000000-0000-0000-0000-000000000000"),
+    ("POST", "/api/secrets/"),
+    ("POST", "/api/secrets/filter"),
+    ("PUT", "/api/secrets/00000000-0000-0000-0000-000000000000"),
+    ("GET", "/api/outbox"),
+    ("POST", "/api/outbox/x/retry"),
     ("GET", "/api/openapi.json"),
 ]
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,28 +21,36 @@ from tocsin.server.context import AppContext
 from tocsin.server.ingest import IngestWriter
 from tocsin.server.metrics import Metrics
 from tocsin.server.problems import rejected
-from tocsin.server.routes import automations, events, misc
+from tocsin.secrets import SecretBox
+from tocsin.server import outbox
+from tocsin.server.routes import automations, blocks, events, misc
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
+from tocsin.server.vault import Vault
 from tocsin.store import Store
 
 log = logging.getLogger("tocsin.server")
 
 
-def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None,
-               action_planner: Any = None) -> FastAPI:
+def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
     store = store or Store.open(settings.database_url, synchronous=settings.sqlite_synchronous)
     clock = clock or SystemClock()
     metrics = Metrics()
     auth = Authenticator(store, ensure_admin_token(settings.home, settings.api_token))
-    worker = EvaluationWorker(store, clock, settings, metrics, action_planner=action_planner)
+    worker = EvaluationWorker(store, clock, settings, metrics, action_planner=outbox.plan)
     writer = IngestWriter(store, metrics, on_commit=worker.notify)
-    context = AppContext(settings, store, clock, metrics, auth, writer, worker)
+    box = SecretBox.from_environment({"TOCSIN_HOME": str(settings.home),
+                                      **({"TOCSIN_SECRET_KEY": settings.secret_key} if settings.secret_key else {})})
+    vault = Vault(store, clock, box)
+    dispatcher = outbox.Dispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
+    worker.on_outbox = dispatcher.notify
+    context = AppContext(settings, store, clock, metrics, auth, writer, worker, vault, dispatcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer.start()
         worker.start()
+        dispatcher.start()
         log.info("tocsin server started", extra={"database": store.engine.url.render_as_string(),
                                                  "instance": settings.instance_id})
         try:
@@ -53,6 +59,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
             log.info("shutting down: committing accepted events and finishing evaluation")
             writer.stop()
             worker.stop()
+            dispatcher.stop()
             store.close()
             log.info("tocsin server stopped")
 
@@ -62,6 +69,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     app.include_router(events.router, prefix="/api")
     app.include_router(automations.router, prefix="/api")
     app.include_router(misc.router, prefix="/api")
+    app.include_router(blocks.router, prefix="/api")
     app.include_router(misc.metrics_router)
 
     @app.exception_handler(ValidationFailed)

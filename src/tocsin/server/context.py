@@ -8,8 +8,10 @@ from tocsin.clock import Clock
 from tocsin.server.auth import Authenticator
 from tocsin.server.ingest import IngestWriter
 from tocsin.server.metrics import Metrics
+from tocsin.server.outbox import Dispatcher
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
+from tocsin.server.vault import Vault
 from tocsin.store import Store
 
 
@@ -22,3 +24,5 @@ class AppContext:
     auth: Authenticator
     writer: IngestWriter
     worker: EvaluationWorker
+    vault: Vault
+    dispatcher: Dispatcher

@@ -64,6 +64,8 @@ class EvaluationWorker:
         self.cursor = 0
         self.version = 0
         self.names: dict[str, str] = {}
+        self.docs: dict[str, dict[str, Any]] = {}  # automation documents, for planning their actions
+        self.on_outbox: Any = None  # called after a step wrote outbox rows
         self.epoch: int | None = None
         self._lease_renew_at = 0.0
         self._wake = threading.Event()
@@ -188,6 +190,7 @@ class EvaluationWorker:
             loaded = state_rows.load_state(conn, now)
             docs = automation_rows.list_all(conn)
         self.names = {d["id"]: d["name"] for d in docs}
+        self.docs = {d["id"]: d for d in docs}
         ev = Evaluator(store=InMemoryStateStore.restore(loaded.snapshot), clock=self.clock)
         for aid, trigger in loaded.triggers.items():
             try:
@@ -244,7 +247,7 @@ class EvaluationWorker:
             self_events.triggered_event(f, self.names.get(str(f.automation_id), ""), now) for f in step.firings
         ]
         if self.action_planner is not None:
-            step.outbox = self.action_planner(step.firings, step.self_events, now)
+            step.outbox = self.action_planner(step.firings, step.self_events, self.docs, now)
         with self.store.write() as conn:
             if not state_rows.commit_step(conn, self.version, ev.store, step):
                 raise LostOwnership()
@@ -260,6 +263,8 @@ class EvaluationWorker:
                 self.metrics.event_to_firing.observe((wall_done - received).total_seconds())
         for f in step.firings:
             log.info("automation fired", extra={"automation_id": str(f.automation_id), "firing_id": str(f.id)})
+        if step.outbox and self.on_outbox is not None:
+            self.on_outbox()
         if step.self_events:
             self._wake.set()  # the tocsin.automation.triggered events are themselves waiting to be evaluated
         return bool(batch)
@@ -272,6 +277,9 @@ class EvaluationWorker:
             doc = automation_rows.get(conn, aid)
         if doc is not None:
             self.names[aid] = doc["name"]
+            self.docs[aid] = doc
+        else:
+            self.docs.pop(aid, None)
         if doc is not None and doc["enabled"]:
             try:
                 trigger = parse_trigger(doc["trigger"])

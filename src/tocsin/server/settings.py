@@ -17,6 +17,7 @@ class Settings:
     home: Path
     database_url: str
     api_token: str | None = None  # admin token from TOCSIN_API_TOKEN; else generated into home/token
+    secret_key: str | None = None  # TOCSIN_SECRET_KEY (comma-separated Fernet keys); else home/secret.key
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     lease_ttl_seconds: float = 2.0  # PostgreSQL: a killed evaluator's work moves on after about this long
@@ -24,6 +25,12 @@ class Settings:
     max_request_bytes: int = 64 * 1024 * 1024
     shutdown_drain_seconds: float = 5.0
     sqlite_synchronous: str = "FULL"  # TOCSIN_SQLITE_SYNCHRONOUS; NORMAL: kill -9 safe, not power-cut safe
+    outbox_max_attempts: int = 8  # TOCSIN_OUTBOX_MAX_ATTEMPTS: then the delivery is dead-lettered
+    outbox_backoff_seconds: float = 1.0  # TOCSIN_OUTBOX_BACKOFF_SECONDS: first retry delay (doubles, jittered)
+    outbox_backoff_max_seconds: float = 300.0
+    outbox_workers: int = 16  # deliveries in flight per process
+    outbox_per_destination: int = 4  # deliveries in flight per block (or action type)
+    outbox_claim_seconds: float = 60.0  # longer than any notifier timeout
     instance_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
     @classmethod
@@ -32,7 +39,10 @@ class Settings:
         home = Path(env.get("TOCSIN_HOME") or Path.home() / ".tocsin").expanduser()
         database_url = env.get("TOCSIN_DATABASE_URL") or ""
         settings = cls(home=home, database_url=database_url, api_token=env.get("TOCSIN_API_TOKEN") or None,
-                       sqlite_synchronous=(env.get("TOCSIN_SQLITE_SYNCHRONOUS") or "FULL").upper())
+                       secret_key=env.get("TOCSIN_SECRET_KEY") or None,
+                       sqlite_synchronous=(env.get("TOCSIN_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+                       outbox_max_attempts=int(env.get("TOCSIN_OUTBOX_MAX_ATTEMPTS") or 8),
+                       outbox_backoff_seconds=float(env.get("TOCSIN_OUTBOX_BACKOFF_SECONDS") or 1.0))
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if not settings.database_url:
             settings.home.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 
-HEAD_REVISION = "0001"  # keep equal to the newest file in alembic/versions
+HEAD_REVISION = "0002"  # keep equal to the newest file in alembic/versions
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
 
 

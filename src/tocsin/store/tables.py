@@ -7,7 +7,7 @@ Layout, by concern:
 - evaluator state, written in the same transaction as the cursor advance that produced it: `evaluation` (the
   cursor + fencing version + events clock), `trigger_buckets`, `child_firings`, `parked_events`, `next_runs`,
   `loaded_triggers` (the exact trigger each automation was evaluated with);
-- `firings` and `outbox` (actions waiting for delivery);
+- `firings` and `outbox` (actions waiting for delivery), `blocks` and `secrets` (encrypted at rest);
 - `tokens` (sha256 of API tokens with their scope) and `leases` (work ownership between server processes).
 """
 
@@ -163,4 +163,28 @@ leases = Table(
     Column("holder", String(100), nullable=False),
     Column("epoch", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=False),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("data", Text, nullable=False),  # the non-secret fields, JSON
+    Column("secret_data", Text, nullable=False),  # the secret fields, JSON encrypted with tocsin.secrets.SecretBox
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_blocks_name", "name"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("version", Integer, nullable=False),
+    Column("ciphertext", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
 )
