@@ -243,11 +243,12 @@ class EvaluationWorker:
                 continue
             kept.append((firing, received))
         step.firings = [f for f, _ in kept]
+        step.firing_json = [f.to_json() for f in step.firings]
         step.self_events = [
             self_events.triggered_event(f, self.names.get(str(f.automation_id), ""), now) for f in step.firings
         ]
         if self.action_planner is not None:
-            step.outbox = self.action_planner(step.firings, step.self_events, self.docs, now)
+            step.outbox = self.action_planner(step.firings, step.firing_json, step.self_events, self.docs, now)
         with self.store.write() as conn:
             if not state_rows.commit_step(conn, self.version, ev.store, step):
                 raise LostOwnership()

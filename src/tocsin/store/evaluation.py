@@ -52,6 +52,7 @@ class Step:
     new_cursor: int
     changes: Changes
     firings: list[Firing] = field(default_factory=list)
+    firing_json: list[dict[str, Any]] = field(default_factory=list)  # firing.to_json(), computed once
     self_events: list[dict[str, Any]] = field(default_factory=list)  # event rows (see events.event_row)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     triggers_loaded: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -113,7 +114,8 @@ def commit_step(conn: Connection, version: int, store: InMemoryStateStore, step:
         conn.execute(insert(loaded_triggers), [
             {"automation_id": a, "trigger": json.dumps(t)} for a, t in step.triggers_loaded.items()])
     if step.firings:
-        conn.execute(insert(firings), [_firing_row(f) for f in step.firings])
+        docs = step.firing_json or [f.to_json() for f in step.firings]
+        conn.execute(insert(firings), [_firing_row(f, d) for f, d in zip(step.firings, docs)])
     if step.outbox:
         from tocsin.store.tables import outbox
 
@@ -122,13 +124,13 @@ def commit_step(conn: Connection, version: int, store: InMemoryStateStore, step:
     return True
 
 
-def _firing_row(firing: Firing) -> dict[str, Any]:
+def _firing_row(firing: Firing, doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": str(firing.id),
         "automation_id": str(firing.automation_id),
         "triggered_us": to_us(firing.triggered),
         "event_id": str(firing.triggering_event.id) if firing.triggering_event else None,
-        "data": json.dumps(firing.to_json()),
+        "data": json.dumps(doc),
     }
 
 

@@ -30,7 +30,7 @@ MAX_PAGE = 50  # Prefect's page size limit for /events/filter
 WS_IN_FLIGHT = 2000  # websocket frames accepted ahead of their commit
 
 
-def parse_events(raw: bytes, now: datetime) -> list[ReceivedEvent]:
+def parse_events(raw: bytes, now: datetime) -> list[Event]:
     """Validate a POST body; raises ValidationFailed (422) or TooLarge (413) with the offending path."""
     if len(raw) > MAX_EVENT_SIZE_BYTES:  # only then can a single event be too large
         try:
@@ -53,8 +53,7 @@ def parse_events(raw: bytes, now: datetime) -> list[ReceivedEvent]:
         if problems:
             raise ValidationFailed(problems) from None
         raise ValidationFailed.from_pydantic(exc) from None
-    # `received` is the engine's to stamp: build the received form without validating a second time
-    return [ReceivedEvent.model_construct(**e.__dict__, received=now) for e in sent]
+    return sent
 
 
 class TooLarge(Exception):
@@ -77,14 +76,15 @@ async def post_events(request: Request, context: AppContext = Depends(ingest)) -
     raw = await request.body()
     if len(raw) > context.settings.max_request_bytes:
         return too_large("", len(raw))
+    now = context.clock.now()
     try:
-        received = parse_events(raw, context.clock.now())
+        sent = parse_events(raw, now)
     except ValidationFailed as exc:
         return rejected(exc)
     except TooLarge as exc:
         return too_large(exc.path, exc.size)
-    if received:
-        rows = [event_rows.event_row(e) for e in received]
+    if sent:  # `received` is the engine's to stamp
+        rows = [event_rows.sent_event_row(e, now) for e in sent]
         await asyncio.wrap_future(context.writer.submit(rows))
     return Response(status_code=204)
 
