@@ -86,7 +86,8 @@ def flow_run_event(name: str, run_id: str, flow: str, tag: str) -> dict[str, obj
         "occurred": datetime.now(timezone.utc).isoformat(),
         "event": name,
         "resource": {"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.name": f"{flow}-run",
-                     "prefect.state-name": state, "prefect.state-type": state.upper()},
+                     "prefect.state-name": state, "prefect.state-type": state.upper(),
+                     "prefect.state-message": "" if state == "Running" else "Task 'load' raised ConnectionError"},
         "related": [
             {"prefect.resource.id": f"prefect.flow.{flow}", "prefect.resource.role": "flow",
              "prefect.resource.name": flow},
@@ -158,7 +159,10 @@ def main() -> int:
                 record = json.loads(line)
                 where = {"slack": "#alerts (Slack)", "pagerduty": "PagerDuty", "email": "email"}.get(
                     record["channel"], record["channel"])
-                print(f"  +{time.monotonic() - sent_at:5.1f}s  {where:16} {record.get('text', '')}", flush=True)
+                text = [t for t in str(record.get("text", "")).replace("*", "").splitlines() if t.strip()] or [""]
+                print(f"  +{time.monotonic() - sent_at:5.1f}s  {where:16} {text[0]}", flush=True)
+                for extra in text[1:]:
+                    print(f"{'':26}{extra}", flush=True)
             seen = len(lines)
             time.sleep(0.1)
         ok = seen >= EXPECTED
