@@ -202,3 +202,13 @@ class HttpSender:
             status_code=status,
             retry_after=retry_after,
         )
+
+
+class HttpNotifier:
+    """Base of the notifiers that talk HTTP: one shared sender, and how to resolve `*_secret` block fields."""
+
+    channel = "HTTP"
+
+    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
+        self.http = http
+        self.resolve_secret = resolve_secret

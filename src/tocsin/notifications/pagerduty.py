@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from tocsin.errors import DeliveryError
-from tocsin.notifications.base import DeliveryResult, HttpSender, SecretResolver, redactor_for, require
+from tocsin.notifications.base import (
+    DeliveryResult,
+    HttpNotifier,
+    redactor_for,
+    require,
+)
 from tocsin.schemas.actions import DEFAULT_SUBJECT
 from tocsin.schemas.blocks import PagerDuty
 
@@ -46,12 +51,9 @@ def pagerduty_event(
     return event
 
 
-class PagerDutyNotifier:
+class PagerDutyNotifier(HttpNotifier):
     channel = "PagerDuty"
 
-    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
-        self.http = http
-        self.resolve_secret = resolve_secret
 
     def send(
         self, block: PagerDuty, subject: str, body: str, *, delivery_id: str, dedup_key: str | None = None

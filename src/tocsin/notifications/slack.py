@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from tocsin.notifications.base import (
     DeliveryResult,
-    HttpSender,
-    SecretResolver,
+    HttpNotifier,
     redactor_for,
     require,
     resolve,
@@ -18,12 +17,9 @@ def slack_text(subject: str, body: str) -> str:
     return f"*{subject}*\n{body}" if subject else body
 
 
-class SlackNotifier:
+class SlackNotifier(HttpNotifier):
     channel = "Slack"
 
-    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
-        self.http = http
-        self.resolve_secret = resolve_secret
 
     def send(self, block: SlackWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         url = require(resolve(block, "url", self.resolve_secret), "Slack webhook URL")

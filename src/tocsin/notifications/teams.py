@@ -10,8 +10,7 @@ from typing import Any
 
 from tocsin.notifications.base import (
     DeliveryResult,
-    HttpSender,
-    SecretResolver,
+    HttpNotifier,
     redactor_for,
     require,
     resolve,
@@ -42,12 +41,9 @@ def adaptive_card_message(subject: str, body: str, *, wrap: bool = True) -> dict
     }
 
 
-class TeamsNotifier:
+class TeamsNotifier(HttpNotifier):
     channel = "Microsoft Teams"
 
-    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
-        self.http = http
-        self.resolve_secret = resolve_secret
 
     def send(self, block: MsTeamsWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         url = require(resolve(block, "url", self.resolve_secret), "Teams Workflows URL")

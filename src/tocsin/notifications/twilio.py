@@ -12,8 +12,7 @@ import re
 from tocsin.errors import DeliveryError
 from tocsin.notifications.base import (
     DeliveryResult,
-    HttpSender,
-    SecretResolver,
+    HttpNotifier,
     redactor_for,
     require,
     resolve,
@@ -29,12 +28,9 @@ def sms_text(subject: str, body: str) -> str:
     return text[:SMS_CHARS]
 
 
-class TwilioNotifier:
+class TwilioNotifier(HttpNotifier):
     channel = "Twilio"
 
-    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
-        self.http = http
-        self.resolve_secret = resolve_secret
 
     def send(self, block: TwilioSms, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         token = require(resolve(block, "auth_token", self.resolve_secret), "Twilio auth token")

@@ -18,8 +18,7 @@ from typing import Any
 
 from tocsin.notifications.base import (
     DeliveryResult,
-    HttpSender,
-    SecretResolver,
+    HttpNotifier,
     redactor_for,
     require,
     resolve,
@@ -52,12 +51,9 @@ def _has_header(headers: Mapping[str, str], name: str) -> bool:
     return any(key.lower() == name.lower() for key in headers)
 
 
-class CustomWebhookNotifier:
+class CustomWebhookNotifier(HttpNotifier):
     channel = "custom webhook"
 
-    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
-        self.http = http
-        self.resolve_secret = resolve_secret
 
     def send(self, block: CustomWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         values = {"subject": subject, "body": body, "name": block.name, **(block.secrets or {})}
@@ -91,14 +87,11 @@ class CustomWebhookNotifier:
         )
 
 
-class CallWebhookNotifier:
+class CallWebhookNotifier(HttpNotifier):
     """`call-webhook`: the rendered payload is the request body; action headers override the block's."""
 
     channel = "webhook"
 
-    def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
-        self.http = http
-        self.resolve_secret = resolve_secret
 
     def send(
         self,
