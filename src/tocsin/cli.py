@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "test": "tocsin.commands.test",
     "sink": "tocsin.commands.sink",
     "preview": "tocsin.commands.preview",
+    "drill": "tocsin.commands.drill",
     "provider": "tocsin.provider.install",
 }
 

@@ -2,6 +2,7 @@
 
     TocsinError
     ├── ValidationFailed      bad input: carries [(field path, reason), ...]; the API answers 422 with it
+    │   └── Conflict          the input clashes with what is stored (a taken name); the API answers 409
     ├── NotFound              an id that names nothing
     └── DeliveryError         a notification could not be delivered (permanent=True: do not retry)
 """
@@ -44,6 +45,10 @@ class ValidationFailed(TocsinError):
 def _is_union_tag(part: object) -> bool:
     # pydantic puts the chosen union member's tag in the location ("event", "compound", "function-after[...]").
     return isinstance(part, str) and part.startswith(("type=", "function-", "tagged-union["))
+
+
+class Conflict(ValidationFailed):
+    """The input is valid but clashes with stored state, e.g. a secret name already in use."""
 
 
 class NotFound(TocsinError):

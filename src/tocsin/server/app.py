@@ -23,10 +23,10 @@ from tocsin.server.metrics import Metrics
 from tocsin.server.problems import rejected
 from tocsin.secrets import SecretBox
 from tocsin.server import outbox
-from tocsin.server.routes import automations, blocks, events, misc
+from tocsin.server.routes import automations, blocks, deliveries, events, misc
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
-from tocsin.server.vault import Vault
+from tocsin.delivery.redaction import RedactingVault, install_log_redaction
 from tocsin.store import Store
 
 log = logging.getLogger("tocsin.server")
@@ -41,13 +41,15 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     writer = IngestWriter(store, metrics, on_commit=worker.notify)
     box = SecretBox.from_environment({"TOCSIN_HOME": str(settings.home),
                                       **({"TOCSIN_SECRET_KEY": settings.secret_key} if settings.secret_key else {})})
-    vault = Vault(store, clock, box)
+    vault = RedactingVault(store, clock, box)
     dispatcher = outbox.Dispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
     worker.on_outbox = dispatcher.notify
     context = AppContext(settings, store, clock, metrics, auth, writer, worker, vault, dispatcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        vault.load_everything()  # secret values the log filter must hide
+        install_log_redaction(vault.redactor)
         writer.start()
         worker.start()
         dispatcher.start()
@@ -70,6 +72,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     app.include_router(automations.router, prefix="/api")
     app.include_router(misc.router, prefix="/api")
     app.include_router(blocks.router, prefix="/api")
+    app.include_router(deliveries.router, prefix="/api")
     app.include_router(misc.metrics_router)
 
     @app.exception_handler(ValidationFailed)

@@ -87,6 +87,7 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=settings.outbox_workers, thread_name_prefix="tocsin-send")
         self._thread = threading.Thread(target=self._run, name="tocsin-dispatch", daemon=True)
         self._http: Any = None
+        self._prefect: Any = None  # tocsin.delivery.prefect.PrefectActions, made on first use
 
     def start(self) -> None:
         self._thread.start()
@@ -179,10 +180,22 @@ class Dispatcher:
             services.set_enabled(self.store, self.clock, str(target), {"enabled": kind == "resume-automation"})
             self.on_events()
             return None
-        if kind not in ("send-notification", "call-webhook"):
-            raise DeliveryError(f"action type {kind!r} is not run by this engine yet", permanent=True)
         context = templating.build_context(item["automation"], item["firing"], item.get("event"))
-        rendered = templating.render_action(action, context)
+        try:
+            rendered = templating.render_action(action, context)
+        except templating.TemplateRenderError as exc:
+            item["template_error"] = str(exc)  # reported in the .failed event
+            raise
+        if item.get("drill"):
+            from tocsin.delivery.drill import mark_rendered
+
+            rendered = mark_rendered(kind, rendered)
+        if kind not in ("send-notification", "call-webhook"):
+            if self._prefect is None:
+                from tocsin.delivery.prefect import PrefectActions
+
+                self._prefect = PrefectActions(self.vault)
+            return self._prefect.run(action, item, delivery_id, self.clock.now(), rendered)  # type: ignore[no-any-return]
         block_type, block = self.vault.load_block(str(action.block_document_id))  # type: ignore[attr-defined]
         if self._http is None:
             self._http = HttpSender()
@@ -236,6 +249,10 @@ class Dispatcher:
         outcome = "executed" if status == outbox_rows.DELIVERED else "failed"
         if error:
             payload["reason"] = error
+        if item.get("template_error"):
+            payload["template_error"] = item["template_error"]
+        if item.get("drill"):
+            payload["drill"] = True
         out = []
         for kind in ("triggered", outcome):
             out.append(event_row(ReceivedEvent(

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tocsin.clock import Clock
+from tocsin.delivery.references import check_block_references
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.schemas.triggers import parse_trigger
 from tocsin.server import self_events
@@ -119,6 +120,7 @@ def create(store: Store, clock: Clock, data: Any) -> dict[str, Any]:
     doc = validate(data)
     now = clock.now()
     with store.write() as conn:
+        check_block_references(conn, doc)
         stored = automation_rows.create(conn, str(uuid.uuid4()), doc, now)
         insert_events(conn, [self_events.lifecycle_event(self_events.CREATED, stored, now)])
     return stored
@@ -131,6 +133,7 @@ def replace(store: Store, clock: Clock, automation_id: str, data: Any) -> dict[s
         current = automation_rows.get_for_update(conn, automation_id)
         if current is None:
             raise NotFound(f"automation {automation_id} not found")
+        check_block_references(conn, doc)
         if canonical_trigger(current["trigger"]) == strip_ids(doc["trigger"]):
             doc["trigger"] = current["trigger"]  # same meaning: keep the ids, and with them the windows
         automation_rows.replace(conn, automation_id, doc, now)

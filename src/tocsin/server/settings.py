@@ -42,7 +42,8 @@ class Settings:
                        secret_key=env.get("TOCSIN_SECRET_KEY") or None,
                        sqlite_synchronous=(env.get("TOCSIN_SQLITE_SYNCHRONOUS") or "FULL").upper(),
                        outbox_max_attempts=int(env.get("TOCSIN_OUTBOX_MAX_ATTEMPTS") or 8),
-                       outbox_backoff_seconds=float(env.get("TOCSIN_OUTBOX_BACKOFF_SECONDS") or 1.0))
+                       outbox_backoff_seconds=float(env.get("TOCSIN_OUTBOX_BACKOFF_SECONDS") or 1.0),
+                       outbox_claim_seconds=float(env.get("TOCSIN_OUTBOX_CLAIM_SECONDS") or 60.0))
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if not settings.database_url:
             settings.home.mkdir(parents=True, exist_ok=True)

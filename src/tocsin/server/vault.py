@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tocsin.clock import Clock
-from tocsin.errors import NotFound, ValidationFailed
+from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.schemas.blocks import SECRET_MARKER, BlockModel, secret_fields, validate_block
 from tocsin.secrets import SecretBox
 from tocsin.store import Store
@@ -120,7 +120,7 @@ class Vault:
         secret_id = str(uuid.uuid4())
         with self.store.write() as conn:
             if secret_rows.by_name(conn, body.name) is not None:
-                raise ValidationFailed([("name", f"a secret named {body.name!r} already exists; rotate it with PUT")])
+                raise Conflict([("name", f"a secret named {body.name!r} already exists; rotate it with PUT")])
             secret_rows.create(conn, secret_id, body.name, self.box.encrypt(body.value), self.clock.now())
             doc = secret_rows.get(conn, secret_id)
         assert doc is not None

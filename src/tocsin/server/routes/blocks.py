@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from tocsin.errors import NotFound, ValidationFailed
+from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.secrets import SecretKeyError
 from tocsin.server.context import AppContext
 from tocsin.server.deps import admin
@@ -31,6 +31,8 @@ async def _body(request: Request) -> Any:
 async def _call(fn: Any, *args: Any, status: int = 200) -> Response:
     try:
         out = await asyncio.to_thread(fn, *args)
+    except Conflict as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
     except ValidationFailed as exc:
         return rejected(exc)
     except NotFound as exc:

@@ -1,0 +1,114 @@
+"""Keeps secret values out of the engine's logs: a `Redactor` that knows every secret value the engine holds
+(stored secrets and the secret fields of blocks), kept current as they are written and used, and a logging
+filter that applies it to each record's message, exception text and `extra` string fields.
+
+`RedactingVault` is the server's `Vault` with the redactor fed: at start (everything stored), on every write
+(the new value) and on every read for delivery (what is about to travel).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from typing import Any
+
+from tocsin.secrets import RedactingFilter, Redactor
+from tocsin.server.vault import Vault
+from tocsin.store import blocks as block_rows
+from tocsin.store.tables import secrets as secrets_table
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+LOGGERS = ("tocsin", "uvicorn", "uvicorn.error", "")
+
+
+class RedactingVault(Vault):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.redactor = Redactor()
+
+    def load_everything(self) -> None:
+        """Teach the redactor every stored value (called once at start)."""
+        values: list[str] = []
+        with self.store.reader.connect() as conn:
+            for (ciphertext,) in conn.execute(
+                secrets_table.select().with_only_columns(secrets_table.c.ciphertext)
+            ):
+                values.append(self.box.decrypt(ciphertext))
+            for doc in block_rows.search(conn):
+                values.extend(_flatten(json.loads(self.box.decrypt(doc["secret_data"]))))
+        self.redactor.update(values)
+
+    def create_secret(self, data: Any) -> dict[str, Any]:
+        self._learn(data)
+        return super().create_secret(data)
+
+    def rotate_secret(self, secret_id: str, data: Any) -> dict[str, Any]:
+        self._learn(data)
+        return super().rotate_secret(secret_id, data)
+
+    def create_block(self, data: Any) -> dict[str, Any]:
+        out = super().create_block(data)
+        self.load_block(out["id"])
+        return out
+
+    def replace_block(self, block_id: str, data: Any) -> dict[str, Any]:
+        out = super().replace_block(block_id, data)
+        self.load_block(block_id)
+        return out
+
+    def load_block(self, block_id: str) -> tuple[str, Any]:
+        block_type, model = super().load_block(block_id)
+        self.redactor.update(model.secret_values())
+        return block_type, model
+
+    def resolve(self, name: str) -> str:
+        value = super().resolve(name)
+        self.redactor.add(value)
+        return value
+
+    def _learn(self, data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("value"), str):
+            self.redactor.add(data["value"])
+
+
+def _flatten(values: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for value in values.values():
+        out.extend(str(v) for v in (value.values() if isinstance(value, dict) else [value]))
+    return out
+
+
+class SecretLogFilter(RedactingFilter):
+    """RedactingFilter over several engines' redactors (tests run several apps in one process), also applied
+    to string `extra` fields, which the JSON log formatter prints."""
+
+    def __init__(self) -> None:
+        super().__init__(Redactor())
+        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for redactor in list(self.redactors):
+            self.redactor = redactor
+            super().filter(record)
+            for key, value in vars(record).items():
+                if key not in _STANDARD and isinstance(value, str):
+                    setattr(record, key, redactor.redact(value))
+        return True
+
+
+def install_log_redaction(redactor: Redactor) -> None:
+    """Attach the filter (one per logger/handler, shared by every engine in the process) to the tocsin and
+    uvicorn loggers, their handlers, the root handlers and every tocsin.* logger that exists."""
+    names = [*LOGGERS, *(n for n in logging.root.manager.loggerDict if n.startswith("tocsin."))]
+    targets: list[logging.Filterer] = []
+    for name in names:
+        logger = logging.getLogger(name)
+        targets.append(logger)
+        targets.extend(logger.handlers)
+    for target in targets:
+        existing = next((f for f in target.filters if isinstance(f, SecretLogFilter)), None)
+        if existing is None:
+            existing = SecretLogFilter()
+            target.addFilter(existing)
+        existing.redactors.add(redactor)
