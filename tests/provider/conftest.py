@@ -1,8 +1,5 @@
-"""Fixtures for the provider tests: an engine on a loopback port, the provider's offline mirror, and a Terraform
-working directory runner.
-
-The engine is the real one (tocsin.server create_app under uvicorn in a thread) when it exists; until then the
-STOPGAP fake_engine.FakeEngine stands in (set TOCSIN_TEST_FAKE_ENGINE=1 to force the fake).
+"""Fixtures for the provider tests: the real engine (tocsin.server create_app under uvicorn in a thread) on a
+loopback port, the provider's offline mirror, and a Terraform working directory runner.
 """
 
 from __future__ import annotations
@@ -30,17 +27,12 @@ class Engine:
     url: str
     token: str
     client: TocsinClient
-    fake: Any = None  # the FakeEngine when the stopgap is in use
 
 
 def _real_app(home: Path) -> Any:
-    if os.environ.get("TOCSIN_TEST_FAKE_ENGINE"):
-        return None
-    try:
-        from tocsin.server.app import create_app  # type: ignore[import-not-found]
-        from tocsin.server.settings import Settings
-    except ImportError:
-        return None
+    from tocsin.server.app import create_app
+    from tocsin.server.settings import Settings
+
     settings = Settings.from_env({"TOCSIN_HOME": str(home), "TOCSIN_API_TOKEN": TOKEN})
     return create_app(settings)
 
@@ -49,9 +41,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-NEEDED_ROUTES = {"/api/automations/", "/api/blocks/", "/api/secrets/"}
 
 
 def _serve(app: Any) -> tuple[Any, threading.Thread, str]:
@@ -68,42 +57,17 @@ def _serve(app: Any) -> tuple[Any, threading.Thread, str]:
 
 
 @pytest.fixture(scope="session")
-def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine | None]:
-    """The real engine when tocsin.server has create_app (None before it lands)."""
-    app = _real_app(tmp_path_factory.mktemp("engine-home"))
-    if app is None:
-        yield None
-        return
-    server, thread, url = _serve(app)
-    engine = Engine(url, TOKEN, TocsinClient(url, TOKEN))
-    engine.routes = {getattr(r, "path", "") for r in getattr(app, "routes", [])}  # type: ignore[attr-defined]
-    yield engine
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The real engine, shared by the session."""
+    server, thread, url = _serve(_real_app(tmp_path_factory.mktemp("engine-home")))
+    yield Engine(url, TOKEN, TocsinClient(url, TOKEN))
     server.should_exit = True
     thread.join(10)
 
 
 @pytest.fixture(scope="session")
-def fake_engine() -> Iterator[Engine]:
-    from .fake_engine import FakeEngine
-
-    fake = FakeEngine(TOKEN)
-    url = fake.start()
-    yield Engine(url, TOKEN, TocsinClient(url, TOKEN), fake)
-    fake.stop()
-
-
-@pytest.fixture(scope="session")
-def engine(real_engine: Engine | None, fake_engine: Engine) -> Engine:
-    """The real engine once it serves every route the provider uses; until then the STOPGAP fake."""
-    if real_engine is not None and NEEDED_ROUTES <= getattr(real_engine, "routes", set()):
-        return real_engine
-    return fake_engine
-
-
-@pytest.fixture(scope="session")
-def automation_engine(real_engine: Engine | None, fake_engine: Engine) -> Engine:
-    """The real engine as soon as it exists (automation routes only), else the fake."""
-    return real_engine if real_engine is not None else fake_engine
+def automation_engine(engine: Engine) -> Engine:
+    return engine
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,10 @@ class Vault:
     # -- blocks ---------------------------------------------------------------------------------------------------
     def _split(self, model: BlockModel) -> tuple[dict[str, Any], str]:
         secret = model.secret_data()
-        public = {k: v for k, v in model.model_dump(mode="json", exclude_none=True).items() if k not in secret}
+        # only the fields the client set (defaults are re-applied on load), so a read gives back what was
+        # written and Terraform sees no drift
+        dumped = model.model_dump(mode="json", exclude_none=True, exclude_unset=True, by_alias=True)
+        public = {k: v for k, v in dumped.items() if k not in secret}
         return public, self.box.encrypt(json.dumps(secret))
 
     def public(self, doc: dict[str, Any]) -> dict[str, Any]:
