@@ -21,6 +21,8 @@ evaluated twice and no firing is written twice.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -40,10 +42,11 @@ from tocsin.store import evaluation as state_rows
 from tocsin.store import events as event_rows
 from tocsin.store import leases
 from tocsin.store.timeutil import to_us
-from tocsin.triggers import Evaluator, Firing, InMemoryStateStore
+from tocsin.triggers import Changes, Evaluator, Firing, InMemoryStateStore
 
 log = logging.getLogger("tocsin.server.scheduler")
 LEASE = "evaluation"
+SELF_EVENT_DEPTH = 8  # generations of self-events evaluated within one step (meta-alerting chains)
 MIN_SLEEP = 0.0005  # seconds; lower bound of a timed wait so a deadline in the past never spins the CPU
 
 
@@ -74,6 +77,7 @@ class EvaluationWorker:
         self._thread = threading.Thread(target=self._run, name="tocsin-evaluation", daemon=True)
         self._listener: threading.Thread | None = None
         self._last_tick_deadline: datetime | None = None
+        self._trigger_json: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(trigger) -> (trigger, its JSON)
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -204,36 +208,23 @@ class EvaluationWorker:
                                                      "windows": len(ev.store.buckets)})
 
     # -- one step ---------------------------------------------------------------------------------------------------
-    def _step(self) -> bool:
-        """Evaluate what is due; returns True when events were consumed (so more may be waiting)."""
-        ev = self.ev
-        assert ev is not None
-        started = time.perf_counter()
-        with self.store.reader.connect() as conn:
-            batch = event_rows.read_after(conn, self.cursor, self.settings.evaluation_batch)
-        step = state_rows.Step(new_cursor=self.cursor, changes=None)  # type: ignore[arg-type]
-        fired: list[tuple[Firing, datetime | None]] = []
-        for seq, body in batch:
+    def _consume(self, ev: Evaluator, rows: list[tuple[int, str]], step: state_rows.Step,
+                 fired: list[tuple[Firing, datetime | None]], bodies: dict[str, str]) -> None:
+        """Run stored events (seq, JSON) through the evaluator, in order."""
+        lifecycle = self_events.LIFECYCLE
+        for seq, body in rows:
             event = ReceivedEvent.model_validate_json(body)
-            if event.event in self_events.LIFECYCLE:
+            if event.event in lifecycle:
                 self._sync_automation(ev, event, step)
-            for firing in ev.on_event(event):
-                fired.append((firing, event.received))
+            found = ev.on_event(event)
+            if found:
+                bodies[str(event.id)] = body  # spliced into the firings' tocsin.automation.triggered events
+                for firing in found:
+                    fired.append((firing, event.received))
             step.new_cursor = seq
-        deadline = ev.next_deadline()
-        now = self.clock.now()
-        ticked = False
-        if deadline is not None and deadline <= now:
-            ticked = True
-            self.metrics.proactive_lateness.observe((now - deadline).total_seconds())
-            fired.extend((f, None) for f in ev.on_tick())
-        step.changes = ev.store.drain_changes()
-        if not batch and not step.changes and not fired:
-            if ticked and self._last_tick_deadline == deadline:
-                self._stop.wait(0.05)  # a deadline that does not move after a tick: do not spin
-            self._last_tick_deadline = deadline
-            return False
-        self._last_tick_deadline = deadline
+
+    def _keep(self, fired: list[tuple[Firing, datetime | None]]) -> list[tuple[Firing, datetime | None]]:
+        """Loop protection: drop firings about the automation's own outcomes."""
         kept = []
         for firing, received in fired:
             if self_events.is_about_own_outcome(firing):
@@ -242,14 +233,105 @@ class EvaluationWorker:
                          extra={"automation_id": str(firing.automation_id)})
                 continue
             kept.append((firing, received))
-        step.firings = [f for f, _ in kept]
-        step.firing_json = [f.to_json() for f in step.firings]
-        step.self_events = [
-            self_events.triggered_event(f, self.names.get(str(f.automation_id), ""), now) for f in step.firings
-        ]
-        if self.action_planner is not None:
-            step.outbox = self.action_planner(step.firings, step.firing_json, step.self_events, self.docs, now)
+        return kept
+
+    def _triggered_rows(self, firings: list[tuple[Firing, datetime | None]], bodies: dict[str, str],
+                        now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for f, _ in firings:
+            e = f.triggering_event
+            rows.append(self_events.triggered_event(f, self.names.get(str(f.automation_id), ""), now,
+                                                    bodies.get(str(e.id)) if e is not None else None))
+        return rows
+
+    def _firing_json(self, firing: Firing, bodies: dict[str, str]) -> dict[str, Any]:
+        """`firing.to_json()` without serialising the same trigger model for every firing (its JSON is
+        cached per trigger object) nor the triggering event again (its stored JSON is parsed instead)."""
+        trigger, event = firing.trigger, firing.triggering_event
+        if trigger is None or firing.triggering_firings:
+            return firing.to_json()
+        doc = dataclasses.replace(firing, trigger=None, triggering_event=None).to_json()
+        cached = self._trigger_json.get(id(trigger))
+        if cached is None or cached[0] is not trigger:
+            if len(self._trigger_json) > 10_000:
+                self._trigger_json.clear()
+            cached = self._trigger_json[id(trigger)] = (trigger, trigger.model_dump(mode="json"))
+        doc["trigger"] = cached[1]
+        if event is not None:
+            body = bodies.get(str(event.id))
+            doc["triggering_event"] = json.loads(body) if body is not None else event.model_dump(mode="json")
+        return doc
+
+    def _step(self) -> bool:
+        """Evaluate what is due; returns True when events were consumed (so more may be waiting).
+
+        The firings' tocsin.automation.triggered events are written AND evaluated in the same transaction
+        (meta-alerting, up to SELF_EVENT_DEPTH generations) when the cursor is at the end of `events` at that
+        point: the step first evaluates, under the write lock, whatever was committed since its read. So a
+        firing costs one transaction, not two, and the cursor still only passes events whose effects (window
+        state, firings) are written in the transaction that moves it."""
+        ev = self.ev
+        assert ev is not None
+        started = time.perf_counter()
+        limit = self.settings.evaluation_batch
+        with self.store.reader.connect() as conn:
+            batch = event_rows.read_after(conn, self.cursor, limit)
+        step = state_rows.Step(new_cursor=self.cursor, changes=None)  # type: ignore[arg-type]
+        fired: list[tuple[Firing, datetime | None]] = []
+        bodies: dict[str, str] = {}
+        self._consume(ev, batch, step, fired, bodies)
+        deadline = ev.next_deadline()
+        now = self.clock.now()
+        ticked = False
+        if deadline is not None and deadline <= now:
+            ticked = True
+            self.metrics.proactive_lateness.observe((now - deadline).total_seconds())
+            fired.extend((f, None) for f in ev.on_tick())
+        early = ev.store.drain_changes()
+        if not batch and not fired and not early:
+            if ticked and self._last_tick_deadline == deadline:
+                self._stop.wait(0.05)  # a deadline that does not move after a tick: do not spin
+            self._last_tick_deadline = deadline
+            return False
+        self._last_tick_deadline = deadline
+        kept = self._keep(fired)
+        consumed = len(batch)
+        triggered: list[dict[str, Any]] = []
         with self.store.write() as conn:
+            event_rows.lock_for_append(conn)
+            # events committed while this step evaluated: evaluate them too (under the write lock nothing
+            # more can arrive), so the cursor reaches the end of `events` and the self-events appended below
+            # can be evaluated in this same transaction
+            if len(batch) < limit:
+                extra = event_rows.read_after(conn, step.new_cursor, limit)
+                more: list[tuple[Firing, datetime | None]] = []
+                self._consume(ev, extra, step, more, bodies)
+                consumed += len(extra)
+                kept.extend(self._keep(more))
+                at_end = len(extra) < limit
+            else:
+                at_end = False
+            pending = kept
+            for depth in range(SELF_EVENT_DEPTH + 1):
+                rows = self._triggered_rows(pending, bodies, now)
+                if not rows:
+                    break
+                event_rows.insert_events(conn, rows)
+                triggered.extend(rows)
+                if not at_end or depth == SELF_EVENT_DEPTH:
+                    break  # left for the next step: the cursor stays before them
+                nested: list[tuple[Firing, datetime | None]] = []
+                self._consume(ev, [(0, r["body"]) for r in rows], step, nested, bodies)
+                step.new_cursor = event_rows.last_seq(conn)  # nothing else appends while this holds the lock
+                consumed += len(rows)
+                pending = self._keep(nested)
+                kept.extend(pending)
+            step.changes = _merged(early, ev.store.drain_changes())
+            step.firings = [f for f, _ in kept]
+            step.firing_json = [self._firing_json(f, bodies) for f in step.firings]
+            if self.action_planner is not None:
+                step.outbox = self.action_planner(step.firings, step.firing_json, triggered, self.docs, now)
+            step.self_events = []  # written above
             if not state_rows.commit_step(conn, self.version, ev.store, step):
                 raise LostOwnership()
         self.version += 1
@@ -257,7 +339,7 @@ class EvaluationWorker:
         done = time.perf_counter()
         wall_done = self.clock.now()
         self.metrics.evaluation_step.observe(done - started)
-        self.metrics.events_evaluated.inc(len(batch))
+        self.metrics.events_evaluated.inc(consumed)
         self.metrics.firings.inc(len(step.firings))
         for firing, received in kept:
             if received is not None:
@@ -266,9 +348,9 @@ class EvaluationWorker:
             log.info("automation fired", extra={"automation_id": str(f.automation_id), "firing_id": str(f.id)})
         if step.outbox and self.on_outbox is not None:
             self.on_outbox()
-        if step.self_events:
-            self._wake.set()  # the tocsin.automation.triggered events are themselves waiting to be evaluated
-        return bool(batch)
+        if not at_end and triggered:
+            self._wake.set()  # tocsin.automation.triggered events are waiting to be evaluated
+        return consumed > 0
 
     def _sync_automation(self, ev: Evaluator, event: ReceivedEvent, step: state_rows.Step) -> None:
         aid = self_events.automation_id_of(event)
@@ -312,3 +394,14 @@ class EvaluationWorker:
                 self._stop.wait(1.0)
 
 
+
+
+def _merged(first: Changes, second: Changes) -> Changes:
+    """Both sets of changed keys (values are read from the store at commit time)."""
+    for f in dataclasses.fields(first):
+        a, b = getattr(first, f.name), getattr(second, f.name)
+        if isinstance(a, set):
+            a |= b
+        elif b:
+            setattr(first, f.name, b)
+    return first

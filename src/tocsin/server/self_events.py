@@ -47,8 +47,11 @@ def lifecycle_event(kind: str, automation: dict[str, Any], now: datetime) -> dic
     return event_row(event)
 
 
-def triggered_event(firing: Firing, name: str, now: datetime) -> dict[str, Any]:
-    """The tocsin.automation.triggered event row for a firing (built directly: this runs once per firing)."""
+def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: str | None = None) -> dict[str, Any]:
+    """The tocsin.automation.triggered event row for a firing (built directly: this runs once per firing).
+
+    `triggering_json` is the triggering event's stored JSON when the caller has it (the evaluation step read
+    it from `events`): it is spliced into the payload as is instead of being serialised again."""
     trigger = firing.trigger
     aid = str(firing.automation_id)
     resource = {"prefect.resource.id": automation_resource_id(aid), "prefect.resource.name": name}
@@ -60,24 +63,25 @@ def triggered_event(firing: Firing, name: str, now: datetime) -> dict[str, Any]:
     if triggering is not None:
         related.append({"prefect.resource.id": f"prefect.event.{triggering.id}",
                         "prefect.resource.role": "triggering-event"})
+        if triggering_json is None:
+            triggering_json = triggering.model_dump_json()
+    else:
+        triggering_json = "null"
     event_id = str(uuid.uuid5(_NAMESPACE, f"{firing.id}:triggered"))
-    occurred = _iso(firing.triggered)
-    body = {
-        "occurred": occurred,
-        "event": TRIGGERED,
-        "resource": resource,
-        "related": related,
-        "payload": {
-            "firing_id": str(firing.id),
-            "triggering_labels": dict(firing.triggering_labels),
-            "triggering_event": json.loads(triggering.model_dump_json()) if triggering is not None else None,
-        },
-        "id": event_id,
-        "follows": None,
-        "received": _iso(now),
-    }
+    # the same JSON (keys in the same order) as json.dumps of the event dict, written out piecewise so the
+    # triggering event's JSON is not parsed and serialised again
+    body = "".join((
+        '{"occurred":"', _iso(firing.triggered), '","event":"', TRIGGERED, '","resource":', _dumps(resource),
+        ',"related":', _dumps(related), ',"payload":{"firing_id":"', str(firing.id), '","triggering_labels":',
+        _dumps(dict(firing.triggering_labels)), ',"triggering_event":', triggering_json, '},"id":"', event_id,
+        '","follows":null,"received":"', _iso(now), '"}',
+    ))
     return {"id": event_id, "occurred_us": to_us(firing.triggered), "received_us": to_us(now), "event": TRIGGERED,
-            "resource_id": resource["prefect.resource.id"], "body": json.dumps(body, separators=(",", ":"))}
+            "resource_id": resource["prefect.resource.id"], "body": body}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _iso(when: datetime) -> str:

@@ -31,25 +31,31 @@ def event_row(event: ReceivedEvent) -> dict[str, Any]:
 
 
 def sent_event_row(event: Event, received: datetime) -> dict[str, Any]:
-    """The row for an event as a client sent it, received now: its JSON gets `received` appended instead of
-    building a ReceivedEvent (this runs for every ingested event)."""
+    """The row for an event as a client sent it, received now (see `sent_event_rows`)."""
+    return dict(zip(_COLUMNS, sent_event_rows([event], received)[0]))
+
+
+def sent_event_rows(sent: Sequence[Event], received: datetime) -> list[tuple[Any, ...]]:
+    """Rows (tuples in `_COLUMNS` order) for events as a client sent them, all received at `received`: each
+    event's JSON gets `received` appended instead of building a ReceivedEvent, and the stamp is formatted once
+    per request (this runs for every ingested event)."""
     stamp = received.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    return {
-        "id": str(event.id),
-        "occurred_us": to_us(event.occurred),
-        "received_us": to_us(received),
-        "event": event.event,
-        "resource_id": event.resource.get("prefect.resource.id", ""),
-        "body": event.model_dump_json()[:-1] + ',"received":"' + stamp + '"}',
-    }
+    tail = ',"received":"' + stamp + '"}'
+    received_us = to_us(received)
+    return [
+        (str(e.id), to_us(e.occurred), received_us, e.event, e.resource.get("prefect.resource.id", ""),
+         e.model_dump_json()[:-1] + tail)
+        for e in sent
+    ]
 
 
 _COLUMNS = ("id", "occurred_us", "received_us", "event", "resource_id", "body")
 _SQLITE_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
-def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert event rows, ignoring ids already stored (idempotent ingest). Call inside a transaction.
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any] | tuple[Any, ...]]) -> None:
+    """Insert event rows (dicts, or tuples in `_COLUMNS` order), ignoring ids already stored (idempotent
+    ingest). Call inside a transaction.
 
     On PostgreSQL the transaction first takes an advisory lock so that sequence numbers are handed out in
     commit order (the evaluation cursor would otherwise skip a slow transaction's events), and notifies the
@@ -58,11 +64,21 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         return
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
-        conn.execute(postgresql.insert(events).on_conflict_do_nothing(index_elements=["id"]), list(rows))
+        lock_for_append(conn)
+        dicts = [r if isinstance(r, dict) else dict(zip(_COLUMNS, r)) for r in rows]
+        conn.execute(postgresql.insert(events).on_conflict_do_nothing(index_elements=["id"]), dicts)
         conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     else:  # the driver's executemany directly: a third of the cost of the SQLAlchemy statement per row
-        conn.exec_driver_sql(_SQLITE_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
+        conn.exec_driver_sql(_SQLITE_INSERT, [r if isinstance(r, tuple) else tuple(r[c] for c in _COLUMNS)
+                                              for r in rows])
+
+
+def lock_for_append(conn: Connection) -> None:
+    """Make this transaction the only one appending events until it ends, so `seq` order is commit order and
+    `last_seq` read inside it stays true until it commits. On SQLite every write transaction already holds the
+    database's write lock (BEGIN IMMEDIATE); on PostgreSQL this takes the ingest advisory lock (re-entrant)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
 
 
 _READ_AFTER = "SELECT seq, body FROM events WHERE seq > %s ORDER BY seq LIMIT %s"
@@ -77,7 +93,8 @@ def read_after(conn: Connection, cursor: int, limit: int) -> list[tuple[int, str
 
 
 def last_seq(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
+    """The newest event's seq (plain SQL: the evaluation step reads it once per self-event generation)."""
+    return int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM events").scalar_one())
 
 
 def get_event(conn: Connection, event_id: str) -> ReceivedEvent | None:

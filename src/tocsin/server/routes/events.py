@@ -68,8 +68,15 @@ def too_large(path: str, size: int) -> JSONResponse:
                                      "msg": msg, "type": "too_large"}]}, status_code=413)
 
 
+async def ingest_scope(request: Request) -> AppContext:
+    """The `ingest` scope check run on the event loop: a plain `def` dependency would cost every POST a hop
+    to the thread pool and back. The check is in memory (the admin token, or a token cached for a few
+    seconds), as the websocket route already does it."""
+    return ingest(request)
+
+
 @router.post("/events", status_code=204, tags=["events"], summary="Ingest a JSON array of events")
-async def post_events(request: Request, context: AppContext = Depends(ingest)) -> Response:
+async def post_events(request: Request, context: AppContext = Depends(ingest_scope)) -> Response:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > context.settings.max_request_bytes:
         return too_large("", int(length))
@@ -84,7 +91,7 @@ async def post_events(request: Request, context: AppContext = Depends(ingest)) -
     except TooLarge as exc:
         return too_large(exc.path, exc.size)
     if sent:  # `received` is the engine's to stamp
-        rows = [event_rows.sent_event_row(e, now) for e in sent]
+        rows = event_rows.sent_event_rows(sent, now)
         await asyncio.wrap_future(context.writer.submit(rows))
     return Response(status_code=204)
 
