@@ -72,6 +72,12 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -230,9 +236,13 @@ def main() -> int:
 
         s = Server(Path(tmp) / "ingest")
         s.start()
+        out["load_before_ingest"] = round(os.getloadavg()[0], 2)
+        cpu0 = s.cpu_seconds()
         out["ingest_events_per_s"] = round(bench_ingest(s, args.ingest_events, 100, 4))
-        print(f"ingest, batches of 100, 4 in flight, SQLite synchronous=FULL: {out['ingest_events_per_s']} events/s",
-              flush=True)
+        out["ingest_server_cpu_us_per_event"] = round(1e6 * (s.cpu_seconds() - cpu0) / args.ingest_events, 1)
+        print(f"ingest, batches of 100, 4 in flight, SQLite synchronous=FULL: {out['ingest_events_per_s']} events/s "
+              f"(server CPU {out['ingest_server_cpu_us_per_event']} us/event until acknowledged; "
+              f"load before {out['load_before_ingest']})", flush=True)
         out["ingest_events_per_s_batch1000"] = round(bench_ingest(s, args.ingest_events, 1000, 4))
         print(f"ingest, batches of 1000: {out['ingest_events_per_s_batch1000']} events/s", flush=True)
         out["rss_after_ingest_mb"] = round(s.rss_mb(), 1)
@@ -240,11 +250,15 @@ def main() -> int:
 
         s = Server(Path(tmp) / "latency")
         s.start()
+        out["load_before_latency"] = round(os.getloadavg()[0], 2)
+        cpu0 = s.cpu_seconds()
         lat = bench_latency(s, 1000, args.seconds)
+        lat["server_cpu_us_per_event"] = 1e6 * (s.cpu_seconds() - cpu0) / max(1, lat["events"])
         out["event_to_firing_at_1000_per_s"] = {k: round(v, 2) for k, v in lat.items()}
         print(f"event-to-firing at {lat['rate_achieved']:.0f} events/s for {args.seconds:.0f} s: "
               f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
-              f"({lat['firings_seen']}/{lat['events']} firings)", flush=True)
+              f"({lat['firings_seen']}/{lat['events']} firings; server CPU {lat['server_cpu_us_per_event']:.0f} us/event; "
+              f"load before {out['load_before_latency']})", flush=True)
         s.stop()
 
         s = Server(Path(tmp) / "proactive")

@@ -8,8 +8,9 @@ One step:
    automation, so automation changes take effect at a definite point of the event stream;
 3. run each event through `Evaluator.on_event`; if the evaluator's next deadline has passed, `on_tick`;
 4. drop firings about the automation's own outcomes (loop protection);
-5. in ONE transaction: advance the cursor (compare-and-set on the version), persist the evaluator's state
-   changes, write the firings and their tocsin.automation.triggered events.
+5. in ONE transaction: evaluate the events committed since step 1 (under the write lock), append the firings'
+   tocsin.automation.triggered events and evaluate them too (meta-alerting, bounded depth), advance the cursor
+   (compare-and-set on the version), persist the evaluator's state changes, write the firings.
 If the transaction fails, the in-memory evaluator is thrown away and restored from the database, which still
 holds the state that matches the cursor. Between steps the thread sleeps until woken or until the evaluator's
 next deadline (proactive windows fire on time, not on a sweep).

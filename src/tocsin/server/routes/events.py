@@ -71,7 +71,7 @@ def too_large(path: str, size: int) -> JSONResponse:
 async def ingest_scope(request: Request) -> AppContext:
     """The `ingest` scope check run on the event loop: a plain `def` dependency would cost every POST a hop
     to the thread pool and back. The check is in memory (the admin token, or a token cached for a few
-    seconds), as the websocket route already does it."""
+    seconds; an uncached token costs one indexed read), as the websocket route already does it."""
     return ingest(request)
 
 
