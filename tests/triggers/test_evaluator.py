@@ -263,3 +263,15 @@ def test_the_name_gate_is_a_prefix_regex_and_the_test_a_glob_as_in_prefect():
         h.send(1, name)
     h.send(2, "a?c")
     assert h.times() == [2]
+
+
+def test_deadline_bookkeeping_stays_bounded_while_windows_come_and_go():
+    h = Harness({"expect": ["e"], "posture": "Reactive", "threshold": 1, "within": 5,
+                 "for_each": ["prefect.resource.id"]})
+    for i in range(3000):
+        h.send(i, resource_id=f"r{i % 50}")
+    store = h.ev.store
+    assert len(store._ends) <= 2 * len(store.buckets) + 64
+    assert all(len(heap) <= 2 * len(store.buckets_by_trigger.get(key, {})) + 16
+               for key, heap in store._ends_by_trigger.items())
+    assert store.earliest_end() == min(b.end for b in store.buckets.values())

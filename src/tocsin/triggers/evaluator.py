@@ -162,7 +162,7 @@ class Evaluator:
                 run_again_at = windows.proactive_evaluation(self.store, ct, as_of, wall, self._fire)
                 self.store.set_next_run(ct.key, run_again_at - offset if self.deadline_mode else run_again_at)
         horizon = as_of - windows.EXPIRED_BUCKET_BUFFER
-        for bucket in [b for b in self.store.buckets.values() if b.end <= horizon]:
+        for bucket in self.store.ended_by(horizon):
             self.store.delete_bucket(bucket)
         for mt in self._metrics:
             metric.evaluate(self.store, mt, wall, self._fire)
@@ -173,7 +173,10 @@ class Evaluator:
         next_run = self.store.next_runs.get(ct.key)
         if next_run is None or next_run <= wall:
             return True
-        return self.deadline_mode and any(b.end <= as_of for b in self.store.buckets_for(ct.key))
+        if not self.deadline_mode:
+            return False
+        earliest = self.store.earliest_end(ct.key)
+        return earliest is not None and earliest <= as_of
 
     def next_deadline(self) -> datetime | None:
         """Wall time at which `on_tick()` next has something to do (deadline mode), or None."""
@@ -185,12 +188,12 @@ class Evaluator:
         for ct in self._proactive:
             next_run = self.store.next_runs.get(ct.key)
             candidates.append(now if next_run is None else next_run)
-            ends = [b.end for b in self.store.buckets_for(ct.key)]
-            if ends:
-                candidates.append(min(ends) - offset)
-        if self.store.buckets:
-            candidates.append(min(b.end for b in self.store.buckets.values())
-                              + windows.EXPIRED_BUCKET_BUFFER - offset)
+            earliest = self.store.earliest_end(ct.key)
+            if earliest is not None:
+                candidates.append(earliest - offset)
+        earliest = self.store.earliest_end()
+        if earliest is not None:
+            candidates.append(earliest + windows.EXPIRED_BUCKET_BUFFER - offset)
         for mt in self._metrics:
             due = metric.next_deadline(self.store, mt, now)
             if due is not None:

@@ -201,6 +201,11 @@ class InMemoryStateStore:
     def __init__(self) -> None:
         self.buckets: dict[BucketKey, Bucket] = {}
         self.buckets_by_trigger: dict[TriggerKey, dict[tuple[str, ...], Bucket]] = {}
+        # lazy min-heaps of (end, n, bucket), so deadlines are found without scanning every window; an entry is
+        # live while that very bucket object is still stored (windows are replaced, never moved in place)
+        self._ends: list[tuple[datetime, int, Bucket]] = []
+        self._ends_by_trigger: dict[TriggerKey, list[tuple[datetime, int, Bucket]]] = {}
+        self._pushed = 0
         self.child_firings: dict[TriggerKey, dict[str, Firing]] = {}
         self.parked: dict[UUID, ReceivedEvent] = {}
         self.seen: dict[UUID, datetime] = {}  # insertion order = age order
@@ -218,7 +223,18 @@ class InMemoryStateStore:
         ident = bucket.ident
         if self.buckets.get(ident) is not bucket:  # a bucket changed in place only needs journaling
             self.buckets[ident] = bucket
-            self.buckets_by_trigger.setdefault((bucket.automation_id, bucket.trigger_path), {})[bucket.key] = bucket
+            trigger = (bucket.automation_id, bucket.trigger_path)
+            self.buckets_by_trigger.setdefault(trigger, {})[bucket.key] = bucket
+            self._pushed += 1
+            entry = (bucket.end, self._pushed, bucket)
+            heapq.heappush(self._ends, entry)
+            per_trigger = self._ends_by_trigger.setdefault(trigger, [])
+            heapq.heappush(per_trigger, entry)
+            # stale entries leave only from the top: rebuild a heap once it is mostly dead weight
+            if len(self._ends) > 2 * len(self.buckets) + 64:
+                self._ends = self._live_entries(self._ends)
+            if len(per_trigger) > 2 * len(self.buckets_by_trigger[trigger]) + 16:
+                self._ends_by_trigger[trigger] = self._live_entries(per_trigger)
         self._changes.buckets.add(ident)
 
     def delete_bucket(self, bucket: Bucket) -> None:
@@ -230,6 +246,37 @@ class InMemoryStateStore:
                 if not per:
                     del self.buckets_by_trigger[(bucket.automation_id, bucket.trigger_path)]
             self._changes.buckets.add(ident)
+
+    def _live_entries(self, heap: list[tuple[datetime, int, Bucket]]) -> list[tuple[datetime, int, Bucket]]:
+        live = [entry for entry in heap if self.buckets.get(entry[2].ident) is entry[2]]
+        heapq.heapify(live)
+        return live
+
+    def _live_top(self, heap: list[tuple[datetime, int, Bucket]]) -> Bucket | None:
+        while heap:
+            bucket = heap[0][2]
+            if self.buckets.get(bucket.ident) is bucket:
+                return bucket
+            heapq.heappop(heap)
+        return None
+
+    def earliest_end(self, trigger: TriggerKey | None = None) -> datetime | None:
+        """The earliest end of any open window (of one trigger, if given)."""
+        if trigger is None:
+            top = self._live_top(self._ends)
+        else:
+            heap = self._ends_by_trigger.get(trigger)
+            top = self._live_top(heap) if heap is not None else None
+            if heap is not None and not heap:
+                del self._ends_by_trigger[trigger]
+        return top.end if top is not None else None
+
+    def ended_by(self, horizon: datetime) -> list[Bucket]:
+        """Every open window that ended at or before `horizon` (for the sweep)."""
+        found = []
+        while (top := self._live_top(self._ends)) is not None and top.end <= horizon:
+            found.append(heapq.heappop(self._ends)[2])
+        return found
 
     def buckets_for(self, trigger: TriggerKey) -> list[Bucket]:
         return sorted(self.buckets_by_trigger.get(trigger, {}).values(), key=lambda b: b.start)
