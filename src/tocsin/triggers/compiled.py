@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from tocsin.schemas.events import Event, EventNamePattern, ResourceSpecification
-from tocsin.schemas.triggers import CompositeTrigger, EventTrigger, MetricTrigger, SequenceTrigger
+from tocsin.schemas.triggers import CompositeTrigger, EventTrigger, MetricTrigger, Posture, SequenceTrigger
 from tocsin.triggers.state import TriggerKey
 
 
@@ -63,6 +64,19 @@ class CompiledEventTrigger(CompiledResourceTrigger):
     expect: list[EventNamePattern] = field(default_factory=list)
     after: list[EventNamePattern] = field(default_factory=list)
     for_each: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Copy the hot fields off the (pydantic) trigger model; call again after swapping `trigger`."""
+        t = self.trigger
+        self.reactive = t.posture == Posture.Reactive
+        self.within = t.within
+        self.has_window = t.within != timedelta(0)
+        self.immediate = self.reactive and not self.has_window
+        self.threshold = t.threshold
 
     @property
     def name_patterns(self) -> list[EventNamePattern]:

@@ -61,6 +61,8 @@ class Evaluator:
         if self._signatures.get(automation_id) == signature:
             for node in self._by_automation[automation_id]:  # keep state, take the new models (ids may differ)
                 node.trigger = _node_at(trigger, node.path)
+                if isinstance(node, CompiledEventTrigger):
+                    node.refresh()
             return
         if automation_id in self._by_automation:
             self.unload(automation_id)

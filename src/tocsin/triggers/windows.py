@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from tocsin.schemas.events import ReceivedEvent
-from tocsin.schemas.triggers import Posture
 from tocsin.triggers.compiled import CompiledEventTrigger
 from tocsin.triggers.firing import Firing
 from tocsin.triggers.state import Bucket, InMemoryStateStore
@@ -46,15 +45,14 @@ def on_event(store: InMemoryStateStore, ct: CompiledEventTrigger, event: Receive
     3. an event the trigger does not expect stops here; an expected event with no bucket (unarmed) too;
     4. the bucket is evaluated with the event.
     """
-    trigger = ct.trigger
     key = ct.bucketing_key(event)
     expected = ct.expects(event.event)
     bucket: Bucket | None = None
     if ct.after and ct.starts_after(event.event):
-        bucket = ensure_bucket(store, ct, key, event.occurred, event.occurred + trigger.within, event,
+        bucket = ensure_bucket(store, ct, key, event.occurred, event.occurred + ct.within, event,
                                count=-1 if expected else 0)
     elif not ct.after and expected:
-        bucket = ensure_bucket(store, ct, key, event.occurred - LOOKBACK, event.occurred + trigger.within, event)
+        bucket = ensure_bucket(store, ct, key, event.occurred - LOOKBACK, event.occurred + ct.within, event)
     if not expected:
         return
     if bucket is None:
@@ -81,15 +79,15 @@ def evaluate(store: InMemoryStateStore, ct: CompiledEventTrigger, bucket: Bucket
     pending = 1 if event is not None else 0
     if now < bucket.start:
         return bucket
-    if pending and (trigger.immediate or bucket.start <= now < bucket.end):
+    if pending and (ct.immediate or bucket.start <= now < bucket.end):
         bucket.count += 1
         bucket.last_event = event
         store.put_bucket(bucket)
         pending = 0
 
-    reactive = trigger.posture == Posture.Reactive
+    reactive = ct.reactive
     ready = reactive or bucket.end <= now
-    met = trigger.meets_threshold(bucket.count)
+    met = bucket.count >= ct.threshold if reactive else bucket.count < ct.threshold
     if ready and met:
         store.delete_bucket(bucket)
         fire(Firing(
@@ -104,7 +102,7 @@ def evaluate(store: InMemoryStateStore, ct: CompiledEventTrigger, bucket: Bucket
         if (event is not None and not reactive and not met
                 and ct.starts_after(event.event) and ct.expects(event.event)):
             # heartbeat: the arming event also restarts the window it would have kept alive
-            fresh = Bucket(ct.automation_id, ct.path, bucket.key, event.occurred, event.occurred + trigger.within,
+            fresh = Bucket(ct.automation_id, ct.path, bucket.key, event.occurred, event.occurred + ct.within,
                            0, event)
             store.put_bucket(fresh)
             return fresh
@@ -113,10 +111,10 @@ def evaluate(store: InMemoryStateStore, ct: CompiledEventTrigger, bucket: Bucket
     if ct.after:
         store.delete_bucket(bucket)
         return None
-    if trigger.within == timedelta(0):
+    if not ct.has_window:
         return None  # an unfired immediate bucket keeps counting until housekeeping sweeps it
     start = max(bucket.end, now)
-    nxt = Bucket(ct.automation_id, ct.path, bucket.key, start, start + trigger.within, 0, None)
+    nxt = Bucket(ct.automation_id, ct.path, bucket.key, start, start + ct.within, 0, None)
     if reactive and pending:
         store.put_bucket(nxt)
         return evaluate(store, ct, nxt, now, event, wall, fire)
@@ -132,12 +130,11 @@ def proactive_evaluation(store: InMemoryStateStore, ct: CompiledEventTrigger, as
     Un-keyed triggers always have a window open (so `after` does not gate them); buckets that already
     reached the threshold can never fire and are dropped; every other bucket is judged.
     """
-    trigger = ct.trigger
-    run_again_at = as_of + trigger.within
+    run_again_at = as_of + ct.within
     if not ct.for_each:
-        ensure_bucket(store, ct, (), as_of, as_of + trigger.within, None)
+        ensure_bucket(store, ct, (), as_of, as_of + ct.within, None)
     for bucket in store.buckets_for(ct.key):
-        if bucket.count >= trigger.threshold:
+        if bucket.count >= ct.threshold:
             store.delete_bucket(bucket)
     for bucket in store.buckets_for(ct.key):
         nxt = evaluate(store, ct, bucket, as_of, None, wall, fire)
