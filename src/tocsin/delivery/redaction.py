@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -20,12 +21,15 @@ from tocsin.store.tables import secrets as secrets_table
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 LOGGERS = ("tocsin", "uvicorn", "uvicorn.error", "")
+BLOCK_CACHE_SECONDS = 2.0
 
 
 class RedactingVault(Vault):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.redactor = Redactor()
+        self._known: set[str] = set()  # values already given to the redactor (recompiling it is not free)
+        self._blocks: dict[str, tuple[float, str, Any]] = {}  # block id -> (expires, type, model)
 
     def load_everything(self) -> None:
         """Teach the redactor every stored value (called once at start)."""
@@ -37,7 +41,7 @@ class RedactingVault(Vault):
                 values.append(self.box.decrypt(ciphertext))
             for doc in block_rows.search(conn):
                 values.extend(_flatten(json.loads(self.box.decrypt(doc["secret_data"]))))
-        self.redactor.update(values)
+        self._teach(values)
 
     def create_secret(self, data: Any) -> dict[str, Any]:
         self._learn(data)
@@ -54,22 +58,40 @@ class RedactingVault(Vault):
 
     def replace_block(self, block_id: str, data: Any) -> dict[str, Any]:
         out = super().replace_block(block_id, data)
+        self._blocks.pop(block_id, None)
         self.load_block(block_id)
         return out
 
     def load_block(self, block_id: str) -> tuple[str, Any]:
+        # every delivery loads its block: keep decrypted blocks for BLOCK_CACHE_SECONDS (a change made through
+        # another server process is seen within that time; through this one, at once)
+        now = time.monotonic()
+        cached = self._blocks.get(block_id)
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
         block_type, model = super().load_block(block_id)
-        self.redactor.update(model.secret_values())
+        self._teach(model.secret_values())
+        self._blocks[block_id] = (now + BLOCK_CACHE_SECONDS, block_type, model)
         return block_type, model
+
+    def delete_block(self, block_id: str) -> None:
+        self._blocks.pop(block_id, None)
+        super().delete_block(block_id)
 
     def resolve(self, name: str) -> str:
         value = super().resolve(name)
-        self.redactor.add(value)
+        self._teach([value])
         return value
 
     def _learn(self, data: Any) -> None:
         if isinstance(data, dict) and isinstance(data.get("value"), str):
-            self.redactor.add(data["value"])
+            self._teach([data["value"]])
+
+    def _teach(self, values: list[str]) -> None:
+        new = [v for v in values if v not in self._known]
+        if new:
+            self._known.update(new)
+            self.redactor.update(new)
 
 
 def _flatten(values: dict[str, Any]) -> list[str]:

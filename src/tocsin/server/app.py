@@ -26,6 +26,7 @@ from tocsin.server import outbox
 from tocsin.server.routes import automations, blocks, deliveries, events, misc
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
+from tocsin.delivery.dispatcher import BatchingDispatcher
 from tocsin.delivery.redaction import RedactingVault, install_log_redaction
 from tocsin.store import Store
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     box = SecretBox.from_environment({"TOCSIN_HOME": str(settings.home),
                                       **({"TOCSIN_SECRET_KEY": settings.secret_key} if settings.secret_key else {})})
     vault = RedactingVault(store, clock, box)
-    dispatcher = outbox.Dispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
+    dispatcher = BatchingDispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
     worker.on_outbox = dispatcher.notify
     context = AppContext(settings, store, clock, metrics, auth, writer, worker, vault, dispatcher)
 
