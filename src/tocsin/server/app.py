@@ -26,14 +26,15 @@ from tocsin.server import outbox
 from tocsin.server.routes import automations, blocks, deliveries, events, misc
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
-from tocsin.delivery.dispatcher import BatchingDispatcher
-from tocsin.delivery.redaction import RedactingVault, install_log_redaction
 from tocsin.store import Store
 
 log = logging.getLogger("tocsin.server")
 
 
 def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
+    from tocsin.delivery.dispatcher import BatchingDispatcher  # tocsin.delivery imports tocsin.server modules
+    from tocsin.delivery.redaction import RedactingVault, install_log_redaction
+
     store = store or Store.open(settings.database_url, synchronous=settings.sqlite_synchronous)
     clock = clock or SystemClock()
     metrics = Metrics()
