@@ -108,8 +108,11 @@ class BatchingDispatcher(Dispatcher):
         now_us = to_us(self.clock.now())
         with self._lock:
             counts = dict(self._inflight)
-        room = self.settings.outbox_workers * QUEUE_PER_WORKER - sum(counts.values())
-        if room <= 0:
+        capacity = self.settings.outbox_workers * QUEUE_PER_WORKER
+        room = capacity - sum(counts.values())
+        if room < capacity // 2:
+            # claim in batches: while every worker still has a claimed row queued behind the one it sends, a
+            # claim transaction for one or two rows would only queue on the write lock; wait for more room
             return False  # woken again when a delivery finishes
         fetch = min(FETCH_ROWS, room * 4)  # a few more than there is room for: some destinations may be full
         with self.store.reader.connect() as conn:
