@@ -263,3 +263,39 @@ def test_a_template_error_at_send_time_is_permanent_and_reported(engine, sink) -
         failed = wait_for(lambda: outcomes(c, "tocsin.automation.action.failed"))
     assert "template_error" in failed[0]["payload"]
     assert got.requests == []
+
+
+def test_teams_card_and_twilio_sms_with_a_named_secret_token(engine, sink) -> None:
+    teams, sms = Recorder(Response("", 202)), Recorder(Response('{"sid": "SM1"}', 201))
+    sink.expect_request("/workflows/teams").respond_with_handler(teams)
+    sink.expect_request("/2010-04-01/Accounts/AC0123456789/Messages.json").respond_with_handler(sms)
+    with engine.client() as c:
+        assert (
+            c.post("/secrets/", json={"name": "twilio-token", "value": "tw-token-0123456789"}).status_code
+            == 201
+        )
+        teams_block = make_block(c, "ms-teams-webhook", {"url": sink.url_for("/workflows/teams")})
+        sms_block = make_block(
+            c,
+            "twilio-sms",
+            {
+                "account_sid": "AC0123456789",
+                "auth_token_secret": "twilio-token",
+                "from_phone_number": "+15550000000",
+                "to_phone_numbers": ["+15551111111", "+15552222222"],
+                "api_base_url": sink.url_for("/").rstrip("/"),
+            },
+        )
+        make_automation(
+            c,
+            "test.two",
+            [
+                {"type": "send-notification", "block_document_id": teams_block, "subject": "T", "body": "b1"},
+                {"type": "send-notification", "block_document_id": sms_block, "subject": "S", "body": "b2"},
+            ],
+        )
+        c.post("/events", json=[event("test.two")])
+        wait_for(lambda: len(outcomes(c, "tocsin.automation.action.executed")) == 2)
+    assert "b1" in teams.requests[0].get_data(as_text=True)
+    assert sorted(r.form["To"] for r in sms.requests) == ["+15551111111", "+15552222222"]
+    assert all(r.authorization.password == "tw-token-0123456789" for r in sms.requests)
