@@ -9,6 +9,7 @@ that caused them and restores with `InMemoryStateStore.restore(snapshot)` after 
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -208,7 +209,8 @@ class InMemoryStateStore:
         self._pushed = 0
         self.child_firings: dict[TriggerKey, dict[str, Firing]] = {}
         self.parked: dict[UUID, ReceivedEvent] = {}
-        self.seen: dict[UUID, datetime] = {}  # insertion order = age order
+        # oldest first; an OrderedDict because popping a plain dict's oldest key gets slower as deletions pile up
+        self.seen: OrderedDict[UUID, datetime] = OrderedDict()
         self.events_clock: datetime | None = None
         self.events_clock_updated: datetime | None = None
         self.next_runs: dict[TriggerKey, datetime] = {}
@@ -303,23 +305,20 @@ class InMemoryStateStore:
 
     def mark_seen(self, event_id: UUID, now: datetime) -> None:
         seen = self.seen
-        if seen.pop(event_id, None) is not None:
-            pass  # re-seen: moves to the young end below
         seen[event_id] = now
+        seen.move_to_end(event_id)  # a re-seen id becomes young again
         changed = self._changes.seen
         changed.add(event_id)
         while len(seen) > SEEN_MEMORY_SIZE:
-            old = next(iter(seen))
-            del seen[old]
-            changed.add(old)
+            changed.add(seen.popitem(last=False)[0])
 
     def forget_seen_before(self, horizon: datetime) -> None:
         seen = self.seen
         while seen:
-            event_id = next(iter(seen))
-            if seen[event_id] >= horizon:
+            event_id, seen_at = next(iter(seen.items()))
+            if seen_at >= horizon:
                 break
-            del seen[event_id]
+            seen.popitem(last=False)
             self._changes.seen.add(event_id)
 
     def park(self, event: ReceivedEvent) -> None:
