@@ -1,16 +1,19 @@
 """The dispatcher with group commits: `tocsin.server.outbox.Dispatcher`'s rules (compare-and-set claims with a
 lease, per-destination limits, jittered backoff, Retry-After, dead letters, outcome events) with the database
-work batched, because with `synchronous=FULL` every commit is an fsync and two commits per delivery capped
-delivery at about 100/s.
+work of many deliveries done in one transaction per pass. Measured: two commits per delivery capped delivery at
+about 100/s, a separate settler thread at about 240/s (each commit queued behind the others on the write lock,
+and every GIL hand-over inside it waited behind the send threads).
 
-1. claiming: the due rows that fit under the per-destination and in-flight limits are claimed in one
-   transaction (each row still by its own compare-and-set UPDATE, so two processes never claim the same row);
-2. settling: attempts hand their outcome to one settler thread, which writes every outcome waiting (row
-   status plus the tocsin.automation.action.* events) in one transaction, then wakes the evaluator once;
-3. waiting: the loop sleeps until the next row becomes due, a destination frees up, or the planner commits new
-   rows (`notify`), never spinning on rows it cannot take yet.
-A crash between a send and its settle commit leaves the row claimed; it is re-sent with the same delivery id
-when the lease expires, as before.
+One pass of the dispatcher thread:
+1. settles every outcome the send threads have handed in since the last pass (row status, and the
+   tocsin.automation.action.* events of final outcomes, with an executemany);
+2. claims the due rows that fit under the per-destination and in-flight limits, by one compare-and-set
+   `UPDATE ... RETURNING` (a row is taken only if it is still due, so two processes never claim the same row);
+   it claims only when at least half the capacity is free, so claims come in batches;
+3. commits 1 and 2 together, then starts the claimed sends and wakes the evaluator for the outcome events;
+4. sleeps until the next row becomes due, an outcome arrives, or the planner commits new rows (`notify`).
+A crash between a send and the commit of its outcome leaves the row claimed; it is re-sent with the same
+delivery id when the lease expires.
 """
 
 from __future__ import annotations
@@ -61,30 +64,25 @@ class _Outcome:
 class BatchingDispatcher(Dispatcher):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from tocsin.delivery.http import LeanHttpSender
+
+        self._http = LeanHttpSender()  # used by Dispatcher._perform for every HTTP channel
         self._outcomes: list[_Outcome] = []
-        self._outcome_ready = threading.Condition()
-        self._settler_stop = False
-        self._settler = threading.Thread(target=self._settle_loop, name="tocsin-settle", daemon=True)
+        self._outcomes_lock = threading.Lock()
         self._gauge_at = 0.0
 
-    def start(self) -> None:
-        self._settler.start()
-        super().start()
-
     def stop(self) -> None:
-        super().stop()  # stops claiming and waits for the attempts in flight, which queue their outcomes
-        with self._outcome_ready:
-            self._settler_stop = True
-            self._outcome_ready.notify()
-        self._settler.join(10)
+        super().stop()  # stops the passes and waits for the attempts in flight, which hand in their outcomes
+        try:
+            self._pass(claim=False)
+        except Exception:
+            log.exception("settling the last outcomes failed; their claims expire and they are retried")
 
-    # -- claiming (rules 1 and 3) ---------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self._wake.clear()
-                more = self._dispatch_due()
-                if more:
+                if self._pass(claim=True):
                     continue
                 now_us = to_us(self.clock.now())
                 with self.store.reader.connect() as conn:
@@ -100,51 +98,68 @@ class BatchingDispatcher(Dispatcher):
                 timeout = 60.0 if next_us is None else max(0.0005, min(60.0, (next_us - now_us) / 1e6))
                 self._wake.wait(timeout)
             except Exception:
-                log.exception("dispatch loop failed")
+                log.exception("dispatch pass failed")
                 self._stop.wait(0.5)
 
-    def _dispatch_due(self) -> bool:  # type: ignore[override]
-        """Claim and start what can start now; True when due rows were left only for lack of a fetch."""
-        now_us = to_us(self.clock.now())
+    def _pass(self, claim: bool) -> bool:
+        """Steps 1-3; True when due rows were left only because the fetch was full."""
+        with self._outcomes_lock:
+            outcomes, self._outcomes = self._outcomes, []
         with self._lock:
             counts = dict(self._inflight)
         capacity = self.settings.outbox_workers * QUEUE_PER_WORKER
         room = capacity - sum(counts.values())
-        if room < capacity // 2:
-            # claim in batches: while every worker still has a claimed row queued behind the one it sends, a
-            # claim transaction for one or two rows would only queue on the write lock; wait for more room
-            return False  # woken again when a delivery finishes
+        claim = claim and room >= capacity // 2
+        if not outcomes and not claim:
+            return False
+        now_us = to_us(self.clock.now())
         fetch = min(FETCH_ROWS, room * 4)  # a few more than there is room for: some destinations may be full
-        with self.store.reader.connect() as conn:
-            rows = conn.execute(
-                select(outbox.c.id, outbox.c.destination)
-                .where(
-                    outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
-                    outbox.c.next_attempt_us <= now_us,
-                )
-                .order_by(outbox.c.next_attempt_us)
-                .limit(fetch)
-            ).all()
-        if not rows:
-            return False
-        picked = []
-        for row in rows:
-            if len(picked) >= room:
-                break
-            if counts.get(row.destination, 0) >= self.settings.outbox_per_destination:
-                continue  # woken again when one of this destination's deliveries finishes
-            counts[row.destination] = counts.get(row.destination, 0) + 1
-            picked.append(row.id)
-        if not picked:
-            return False
-        claim_us = int(self.settings.outbox_claim_seconds * 1e6)
+        rows: list[Any] = []
+        claimed: list[Any] = []
+        settled: list[_Outcome] = []
+        with self.store.write() as conn:
+            if outcomes:
+                settled = self._settle_rows(conn, outcomes)
+            if claim:
+                rows = conn.execute(
+                    select(outbox.c.id, outbox.c.destination)
+                    .where(
+                        outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
+                        outbox.c.next_attempt_us <= now_us,
+                    )
+                    .order_by(outbox.c.next_attempt_us)
+                    .limit(fetch)
+                ).all()
+                picked = []
+                for row in rows:
+                    if len(picked) >= room:
+                        break
+                    if counts.get(row.destination, 0) >= self.settings.outbox_per_destination:
+                        continue  # woken again when one of this destination's deliveries finishes
+                    counts[row.destination] = counts.get(row.destination, 0) + 1
+                    picked.append(row.id)
+                if picked:
+                    claimed = self._claim(conn, picked, now_us)
+        rows_claimed = [
+            _Claimed(r.id, r.action_index, r.action, r.destination, r.attempts - 1) for r in claimed
+        ]  # `attempts` as before the claim, as Dispatcher._deliver expects
+        with self._lock:
+            for row in rows_claimed:
+                self._inflight[row.destination] += 1
+        for row in rows_claimed:
+            self._pool.submit(self._deliver, row)
+        self._after_settle(settled)
+        return len(rows) == fetch and len(rows_claimed) < room
+
+    def _claim(self, conn: Any, ids: list[str], now_us: int) -> list[Any]:
         # compare-and-set for the whole batch: a row is taken only if it is still due (pending, or claimed by a
         # process whose lease has expired); a row another process took meanwhile is not due any more
-        with self.store.write() as conn:
-            claimed = conn.execute(
+        claim_us = int(self.settings.outbox_claim_seconds * 1e6)
+        return list(
+            conn.execute(
                 update(outbox)
                 .where(
-                    outbox.c.id.in_(picked),
+                    outbox.c.id.in_(ids),
                     outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
                     outbox.c.next_attempt_us <= now_us,
                 )
@@ -162,17 +177,9 @@ class BatchingDispatcher(Dispatcher):
                     outbox.c.attempts,
                 )
             ).all()
-        rows_claimed = [
-            _Claimed(r.id, r.action_index, r.action, r.destination, r.attempts - 1) for r in claimed
-        ]  # `attempts` as before the claim, as Dispatcher._deliver expects
-        with self._lock:
-            for row in rows_claimed:
-                self._inflight[row.destination] += 1
-        for row in rows_claimed:
-            self._pool.submit(self._deliver, row)
-        return len(rows) == fetch and len(picked) < room
+        )
 
-    # -- settling (rule 2) ----------------------------------------------------------------------------------------
+    # -- outcomes -------------------------------------------------------------------------------------------------
     def _settle(
         self,
         row: Any,
@@ -183,31 +190,17 @@ class BatchingDispatcher(Dispatcher):
         status_code: int | None,
         delay: float = 0.0,
     ) -> None:
+        """Called by a send thread: hand the outcome to the next pass (built here, off the dispatcher thread)."""
         outcome = _Outcome(row, item, attempts, status, error, status_code, self.clock.now(), delay)
         if status in (outbox_rows.DELIVERED, outbox_rows.DEAD):
             outcome.events = self._outcome_events(
                 row, item, status, error, status_code, attempts, outcome.now
             )
-        with self._outcome_ready:
+        with self._outcomes_lock:
             self._outcomes.append(outcome)
-            self._outcome_ready.notify()
+        self._wake.set()
 
-    def _settle_loop(self) -> None:
-        while True:
-            with self._outcome_ready:
-                while not self._outcomes and not self._settler_stop:
-                    self._outcome_ready.wait()
-                batch, self._outcomes = self._outcomes, []
-                if not batch and self._settler_stop:
-                    return
-            try:
-                self._commit(batch)
-            except Exception:
-                log.exception(
-                    "settling %d deliveries failed; their claims expire and they are retried", len(batch)
-                )
-
-    def _commit(self, batch: list[_Outcome]) -> None:
+    def _settle_rows(self, conn: Any, batch: list[_Outcome]) -> list[_Outcome]:
         params = [
             {
                 "b_id": o.row.id,
@@ -219,15 +212,17 @@ class BatchingDispatcher(Dispatcher):
             }
             for o in batch
         ]
-        with self.store.write() as conn:
-            changed = conn.execute(_SETTLE, params).rowcount
-            if changed == len(batch):
-                settled = batch
-            else:  # some claim expired and another attempt owns the row: find out which, row by row
-                settled = [o for o in batch if _still_ours(conn, o)]
-            events = [e for o in settled for e in o.events]
-            if events:
-                insert_events(conn, events)
+        changed = conn.execute(_SETTLE, params).rowcount
+        if changed == len(batch):
+            settled = batch
+        else:  # some claim expired and another attempt owns the row: find out which, row by row
+            settled = [o for o in batch if _still_ours(conn, o)]
+        events = [e for o in settled for e in o.events]
+        if events:
+            insert_events(conn, events)
+        return settled
+
+    def _after_settle(self, settled: list[_Outcome]) -> None:
         for o in settled:
             level = logging.WARNING if o.status == outbox_rows.DEAD else logging.INFO
             log.log(
@@ -241,10 +236,8 @@ class BatchingDispatcher(Dispatcher):
                     "error": o.error,
                 },
             )
-        if events:
+        if any(o.events for o in settled):
             self.on_events()
-        if any(o.status == outbox_rows.PENDING for o in settled):
-            self._wake.set()  # a retry is now scheduled: recompute the next due time
 
 
 # rows are settled only by the attempt that claimed them (same attempt count, still delivering)
