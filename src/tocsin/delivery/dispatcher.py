@@ -160,8 +160,10 @@ class BatchingDispatcher(Dispatcher):
                 update(outbox)
                 .where(
                     outbox.c.id.in_(ids),
-                    outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
-                    outbox.c.next_attempt_us <= now_us,
+                    # `|| ''` and `+ 0` keep SQLite's planner on the primary key: with the due index on (status,
+                    # next_attempt_us) it scanned every due row for each claim (5 ms for 25 rows among 3,000)
+                    (outbox.c.status + "").in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
+                    (outbox.c.next_attempt_us + 0) <= now_us,
                 )
                 .values(
                     status=outbox_rows.DELIVERING,
@@ -245,7 +247,7 @@ _SETTLE = (
     update(outbox)
     .where(
         outbox.c.id == bindparam("b_id"),
-        outbox.c.status == outbox_rows.DELIVERING,
+        (outbox.c.status + "") == outbox_rows.DELIVERING,  # by primary key, not the due index (see _claim)
         outbox.c.attempts == bindparam("b_attempts"),
     )
     .values(
