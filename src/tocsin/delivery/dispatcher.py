@@ -121,15 +121,15 @@ class BatchingDispatcher(Dispatcher):
             if outcomes:
                 settled = self._settle_rows(conn, outcomes)
             if claim:
-                rows = conn.execute(
-                    select(outbox.c.id, outbox.c.destination)
-                    .where(
-                        outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
-                        outbox.c.next_attempt_us <= now_us,
-                    )
-                    .order_by(outbox.c.next_attempt_us)
-                    .limit(fetch)
-                ).all()
+                limit = self.settings.outbox_per_destination
+                full = sorted(d for d, n in counts.items() if n >= limit)  # their rows cannot start now
+                query = select(outbox.c.id, outbox.c.destination).where(
+                    outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
+                    outbox.c.next_attempt_us <= now_us,
+                )
+                if full:
+                    query = query.where(outbox.c.destination.not_in(full))
+                rows = conn.execute(query.order_by(outbox.c.next_attempt_us).limit(fetch)).all()
                 picked = []
                 for row in rows:
                     if len(picked) >= room:
@@ -149,7 +149,9 @@ class BatchingDispatcher(Dispatcher):
         for row in rows_claimed:
             self._pool.submit(self._deliver, row)
         self._after_settle(settled)
-        return len(rows) == fetch and len(rows_claimed) < room
+        # a full fetch may hide startable rows of other destinations: look again (this pass's destinations that
+        # filled up are left out next time, so the loop ends); a fetch that started nothing waits for a wake-up
+        return bool(rows_claimed) and len(rows) == fetch and len(rows_claimed) < room
 
     def _claim(self, conn: Any, ids: list[str], now_us: int) -> list[Any]:
         # compare-and-set for the whole batch: a row is taken only if it is still due (pending, or claimed by a
