@@ -652,7 +652,7 @@ def _route_scope(route: Any) -> str:
         call = dep.call
         if call is deps.admin:
             scopes.append("admin")
-        elif call is deps.ingest:
+        elif call is deps.ingest or getattr(call, "scope", None) == "ingest":
             scopes.append("ingest")
     if scopes:
         return " + ".join(scopes)

@@ -75,6 +75,9 @@ async def ingest_scope(request: Request) -> AppContext:
     return ingest(request)
 
 
+ingest_scope.scope = "ingest"  # type: ignore[attr-defined]  # read by scripts/gen_docs.py
+
+
 @router.post("/events", status_code=204, tags=["events"], summary="Ingest a JSON array of events")
 async def post_events(request: Request, context: AppContext = Depends(ingest_scope)) -> Response:
     length = request.headers.get("content-length")
