@@ -56,6 +56,8 @@ def ratio(ours: Any, theirs: Any, higher_is_better: bool) -> str:
     if a is None or b is None or a == 0 or b == 0:
         return "–"
     r = a / b if higher_is_better else b / a
+    if 0.95 <= r <= 1.05:
+        return "same"
     return f"{r:,.1f}x better" if r >= 1 else f"{1 / r:,.1f}x worse"
 
 
