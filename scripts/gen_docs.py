@@ -515,13 +515,13 @@ API_INTRO = """\
 
 The engine (`tocsin server`) serves a JSON API under `/api`, shaped like Prefect 3's where the concept is the
 same, so Prefect trigger/action JSON and Prefect's event clients work unchanged. The live OpenAPI document is at
-`/api/openapi.json` and an interactive page at `/api/docs` (no token needed for either). Route bodies are read
+`/api/openapi.json` (any valid token, ingest or admin). Route bodies are read
 and validated by hand (to give Prefect's shapes and field paths), so the OpenAPI document lists routes and
 parameters but not body schemas; the notes below describe them.
 
 ## Authentication
 
-Every route except `GET /api/health`, `/api/openapi.json` and `/api/docs` needs `Authorization: Bearer <token>`.
+Every route except `GET /api/health` needs `Authorization: Bearer <token>`.
 Without a valid token the answer is `401` (with `WWW-Authenticate: Bearer`); with a token of the wrong scope,
 `403`. There are two scopes:
 

@@ -53,7 +53,7 @@ def test_call_webhook_delivers_once_with_a_delivery_id(engine, httpserver) -> No
         assert len(got) == 1
         assert got[0].headers["X-Tocsin-Delivery-Id"]
         assert json.loads(got[0].get_data()) == {"event_id": sent["id"], "automation": "deliver"}
-        assert c.get("/outbox").json()[0]["status"] == "delivered"
+        assert c.get("/deliveries").json()[0]["status"] == "delivered"
 
 
 def test_failures_are_retried_with_backoff_and_retry_after(engine, httpserver) -> None:
@@ -86,15 +86,15 @@ def test_dead_letter_after_max_attempts_then_retry_through_the_api(engine, https
     with engine.client() as c:
         _setup(c, httpserver.url_for("/down"), "down", "test.down")
         c.post("/events", json=[event("test.down")])
-        dead = wait_for(lambda: c.get("/outbox", params={"status": "dead"}).json(), timeout=15)
+        dead = wait_for(lambda: c.get("/deliveries", params={"status": "dead"}).json(), timeout=15)
         assert dead[0]["attempts"] == 3 and "503" in dead[0]["last_error"]
         failed = wait_for(lambda: _outcomes(c, "tocsin.automation.action.failed"))
         assert failed[0]["payload"]["status_code"] == 503
         state["fail"] = False
-        assert c.post(f"/outbox/{dead[0]['id']}/retry").status_code == 204
+        assert c.post(f"/deliveries/{dead[0]['id']}/retry").status_code == 204
         wait_for(lambda: _outcomes(c, "tocsin.automation.action.executed"), timeout=15)
-        assert c.get("/outbox", params={"status": "dead"}).json() == []
-        assert c.post(f"/outbox/{dead[0]['id']}/retry").status_code == 404
+        assert c.get("/deliveries", params={"status": "dead"}).json() == []
+        assert c.post(f"/deliveries/{dead[0]['id']}/retry").status_code == 404
     assert state["calls"] == 4
 
 
@@ -117,7 +117,7 @@ def test_secrets_are_encrypted_and_never_returned(engine, httpserver, tmp_path) 
         c.post("/events", json=[event("test.sec")])
         wait_for(lambda: _outcomes(c, "tocsin.automation.action.executed"))
         everything = "".join(c.get(p).text for p in ("/secrets/" + created.json()["id"], "/blocks/" + inline["id"],
-                                                     "/outbox")) + c.post("/secrets/filter", json={}).text
+                                                     "/deliveries")) + c.post("/secrets/filter", json={}).text
         everything += c.post("/blocks/filter", json={}).text
         everything += c.post("/events/filter", json={"filter": {"event": {"prefix": ["tocsin."]}}}).text
         assert url not in everything

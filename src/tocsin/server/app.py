@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tocsin.clock import Clock, SystemClock
 from tocsin.errors import ValidationFailed
+from tocsin.server import deps
 from tocsin.server.auth import Authenticator, ensure_admin_token
 from tocsin.server.context import AppContext
 from tocsin.server.ingest import IngestWriter
@@ -67,8 +68,8 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
             store.close()
             log.info("tocsin server stopped")
 
-    app = FastAPI(title="Tocsin", version="0.1.0", lifespan=lifespan, openapi_url="/api/openapi.json",
-                  docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(title="Tocsin", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None)
     app.state.ctx = context
     app.include_router(events.router, prefix="/api")
     app.include_router(automations.router, prefix="/api")
@@ -76,6 +77,11 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     app.include_router(blocks.router, prefix="/api")
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(misc.metrics_router)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def _openapi(_: AppContext = Depends(deps.ingest)) -> JSONResponse:
+        """The API description, for any valid token: every route but /api/health needs one."""
+        return JSONResponse(app.openapi())
 
     @app.exception_handler(ValidationFailed)
     async def _validation_failed(_: Request, exc: ValidationFailed) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Blocks (/api/blocks), secrets (/api/secrets) and the delivery outbox (/api/outbox, dead letters + retry)."""
+"""Blocks (/api/blocks) and secrets (/api/secrets). Deliveries and dead letters: routes/deliveries.py."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from tocsin.secrets import SecretKeyError
 from tocsin.server.context import AppContext
 from tocsin.server.deps import admin
 from tocsin.server.problems import rejected
-from tocsin.store import outbox as outbox_rows
-from tocsin.store.timeutil import to_us
 
 router = APIRouter()
 
@@ -122,20 +120,3 @@ async def filter_secrets(request: Request, context: AppContext = Depends(admin))
     except ValidationFailed as exc:
         return rejected(exc)
     return await _call(context.vault.list_secrets, limit, offset)
-
-
-@router.get("/outbox", tags=["delivery"], summary="List deliveries (status=dead for dead letters)")
-async def list_outbox(status: str | None = None, limit: int = 100, offset: int = 0,
-                      context: AppContext = Depends(admin)) -> Response:
-    with context.store.reader.connect() as conn:
-        return JSONResponse(outbox_rows.listing(conn, status, min(limit, 1000), offset))
-
-
-@router.post("/outbox/{delivery_id}/retry", status_code=204, tags=["delivery"], summary="Retry a dead letter")
-async def retry_delivery(delivery_id: str, context: AppContext = Depends(admin)) -> Response:
-    with context.store.write() as conn:
-        done = outbox_rows.retry(conn, delivery_id, to_us(context.clock.now()))
-    if not done:
-        return JSONResponse({"detail": f"no dead delivery {delivery_id}"}, status_code=404)
-    context.dispatcher.notify()
-    return Response(status_code=204)
