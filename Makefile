@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo venv node lint bench clean
+.PHONY: test test-cdktn demo venv node lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,23 @@ venv: $(STAMP)
 node:
 	bash scripts/setup-cdktf.sh
 
+# The constructs again on cdktn, the maintained fork of cdktf, in a venv of their own (no cdktf there).
+CDKTN_VENV := .venv-cdktn
+$(CDKTN_VENV)/.installed: pyproject.toml
+	test -x $(CDKTN_VENV)/bin/python || $(PYTHON) -m venv $(CDKTN_VENV)
+	$(CDKTN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CDKTN_VENV)/bin/python -m pip install -q 'cdktn==0.24.0' 'constructs>=10.3,<11' pytest hypothesis \
+		'pydantic>=2.7,<3' pyyaml 'jinja2>=3.1.4' requests httpx cryptography
+	$(CDKTN_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-cdktn: $(CDKTN_VENV)/.installed
+	TOCSIN_CDK=cdktn $(CDKTN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not e2e" \
+		tests/constructs tests/test_readme.py
+
 test: $(STAMP) node
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-cdktn
 	$(VENV)/bin/tocsin test tests/scenarios/
 
 demo: $(STAMP)
@@ -29,4 +44,4 @@ bench: $(STAMP)
 	$(PY) bench/evaluator.py
 
 clean:
-	rm -rf $(VENV) node_modules .tf-plugins cdktf.out .demo
+	rm -rf $(VENV) $(CDKTN_VENV) node_modules .tf-plugins cdktf.out .demo
