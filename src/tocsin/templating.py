@@ -25,7 +25,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -475,8 +475,34 @@ def _prefect_objects(resources: list[Mapping[str, str]]) -> dict[str, PrefectObj
     return found
 
 
+class SecretLookup:
+    """`{{ secrets.name }}` / `{{ secrets['name'] }}` in templates: the engine's stored secrets, read at send
+    time. Without a resolver (previews, validation) every secret renders as a mask."""
+
+    MASK = "********"
+
+    def __init__(self, resolve: Callable[[str], str] | None = None) -> None:
+        self._resolve = resolve
+
+    def __getitem__(self, name: str) -> str:
+        if self._resolve is None:
+            return self.MASK
+        try:
+            return self._resolve(str(name))
+        except LookupError:
+            raise TemplateRenderError(f"no secret named {name!r}") from None
+        except TocsinError as exc:  # NotFound and friends; their messages name the secret, never its value
+            raise TemplateRenderError(str(exc)) from None
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+
 def build_context(
-    automation: Mapping[str, Any], firing: Any, event: Any = None, *, ui_url: str | None = None
+    automation: Mapping[str, Any], firing: Any, event: Any = None, *, ui_url: str | None = None,
+    resolve_secret: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """The template context for one firing; the same for every action of every trigger type.
 
@@ -510,6 +536,7 @@ def build_context(
         "firings": all_firings,
         "events": events,
         "_ui_url": ui_url,
+        "secrets": SecretLookup(resolve_secret),
     }
     context.update(_prefect_objects(resources))
     if ui_url and "flow_run" in context:

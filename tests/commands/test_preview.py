@@ -81,3 +81,10 @@ def test_an_invalid_trigger_fails_with_the_field_path(tmp_path):
     out = io.StringIO()
     assert run(args(tmp_path, broken), out) == 1
     assert "error: trigger.within: a Proactive trigger needs within >= 10 seconds" in out.getvalue()
+
+
+def test_secrets_in_templates_are_masked_in_previews():
+    masked = {**AUTOMATION, "actions": [{**AUTOMATION["actions"][1], "headers": {"Authorization":
+                                                                              "Bearer {{ secrets['hook-token'] }}"}}]}
+    [hook] = preview(masked)
+    assert hook["headers"] == {"Authorization": "Bearer ********"}

@@ -180,7 +180,8 @@ class Dispatcher:
             services.set_enabled(self.store, self.clock, str(target), {"enabled": kind == "resume-automation"})
             self.on_events()
             return None
-        context = templating.build_context(item["automation"], item["firing"], item.get("event"))
+        context = templating.build_context(item["automation"], item["firing"], item.get("event"),
+                                           resolve_secret=self.vault.resolve)
         try:
             rendered = templating.render_action(action, context)
         except templating.TemplateRenderError as exc:
@@ -247,10 +248,11 @@ class Dispatcher:
         payload: dict[str, Any] = {"action_index": row.action_index, "action_type": item["action"].get("type"),
                                    "invocation": row.id, "attempts": attempts, "status_code": status_code}
         outcome = "executed" if status == outbox_rows.DELIVERED else "failed"
+        redact = getattr(getattr(self.vault, "redactor", None), "redact", str)  # secret values never in events
         if error:
-            payload["reason"] = error
+            payload["reason"] = redact(error)
         if item.get("template_error"):
-            payload["template_error"] = item["template_error"]
+            payload["template_error"] = redact(item["template_error"])
         if item.get("drill"):
             payload["drill"] = True
         out = []
