@@ -65,42 +65,33 @@ async def read_automation(automation_id: str, context: AppContext = Depends(admi
     return JSONResponse(doc)
 
 
-@router.put("/{automation_id}", status_code=204, summary="Replace an automation")
-async def replace_automation(automation_id: str, request: Request,
-                             context: AppContext = Depends(admin)) -> Response:
+async def _change(context: AppContext, change: Any, *args: Any) -> Response:
+    """Run one write of the automation services off the event loop, map its errors, wake the evaluator."""
     try:
-        await asyncio.to_thread(services.replace, context.store, context.clock, automation_id,
-                                await _json(request))
+        await asyncio.to_thread(change, context.store, context.clock, *args)
     except ValidationFailed as exc:
         return rejected(exc)
     except NotFound as exc:
         return _not_found(exc)
     context.worker.notify()
     return Response(status_code=204)
+
+
+@router.put("/{automation_id}", status_code=204, summary="Replace an automation")
+async def replace_automation(automation_id: str, request: Request,
+                             context: AppContext = Depends(admin)) -> Response:
+    return await _change(context, services.replace, automation_id, await _json(request))
 
 
 @router.patch("/{automation_id}", status_code=204, summary="Enable or disable an automation")
 async def patch_automation(automation_id: str, request: Request,
                            context: AppContext = Depends(admin)) -> Response:
-    try:
-        await asyncio.to_thread(services.set_enabled, context.store, context.clock, automation_id,
-                                await _json(request))
-    except ValidationFailed as exc:
-        return rejected(exc)
-    except NotFound as exc:
-        return _not_found(exc)
-    context.worker.notify()
-    return Response(status_code=204)
+    return await _change(context, services.set_enabled, automation_id, await _json(request))
 
 
 @router.delete("/{automation_id}", status_code=204, summary="Delete an automation")
 async def delete_automation(automation_id: str, context: AppContext = Depends(admin)) -> Response:
-    try:
-        await asyncio.to_thread(services.delete, context.store, context.clock, automation_id)
-    except NotFound as exc:
-        return _not_found(exc)
-    context.worker.notify()
-    return Response(status_code=204)
+    return await _change(context, services.delete, automation_id)
 
 
 class _Any(BaseModel):
