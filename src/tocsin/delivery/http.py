@@ -25,11 +25,9 @@ from tocsin.errors import DeliveryError
 from tocsin.notifications.base import (
     DELIVERY_ID_HEADER,
     EXCERPT_CHARS,
-    RETRYABLE_STATUS,
     USER_AGENT,
     DeliveryResult,
     HttpSender,
-    parse_retry_after,
 )
 from tocsin.secrets import Redactor
 
@@ -157,17 +155,4 @@ class LeanHttpSender(HttpSender):
         self, response: http.client.HTTPResponse, data: bytes, channel: str, redactor: Redactor
     ) -> DeliveryResult:
         excerpt = redactor.redact(data[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS])
-        status = response.status
-        if 200 <= status < 300:
-            return DeliveryResult(status, excerpt)
-        retryable = status >= 500 or status in RETRYABLE_STATUS
-        retry_after = (
-            parse_retry_after(response.getheader("Retry-After"), self.clock.now()) if retryable else None
-        )
-        detail = f": {excerpt[:200]}" if excerpt else ""
-        raise DeliveryError(
-            f"{channel} answered HTTP {status}{detail}",
-            permanent=not retryable,
-            status_code=status,
-            retry_after=retry_after,
-        )
+        return self._outcome(response.status, excerpt, response.getheader("Retry-After"), channel)

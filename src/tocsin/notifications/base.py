@@ -188,13 +188,14 @@ class HttpSender:
                 f"{channel}: connection failed ({type(exc).__name__}: {redactor.redact(str(exc))})"
             ) from None
         excerpt = redactor.redact(response.text[:EXCERPT_CHARS])
-        status = response.status_code
+        return self._outcome(response.status_code, excerpt, response.headers.get("Retry-After"), channel)
+
+    def _outcome(self, status: int, excerpt: str, retry_after_header: str | None, channel: str) -> DeliveryResult:
+        """2xx -> DeliveryResult; 429/5xx -> retryable DeliveryError (honouring Retry-After); else permanent."""
         if 200 <= status < 300:
             return DeliveryResult(status, excerpt)
         retryable = status >= 500 or status in RETRYABLE_STATUS
-        retry_after = (
-            parse_retry_after(response.headers.get("Retry-After"), self.clock.now()) if retryable else None
-        )
+        retry_after = parse_retry_after(retry_after_header, self.clock.now()) if retryable else None
         detail = f": {excerpt[:200]}" if excerpt else ""
         raise DeliveryError(
             f"{channel} answered HTTP {status}{detail}",
