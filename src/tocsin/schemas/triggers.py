@@ -23,7 +23,6 @@ from pydantic import (
     model_validator,
 )
 
-from tocsin.schemas.events import EventNamePattern, ResourceSpecification
 
 PROACTIVE_MIN_WITHIN = timedelta(seconds=10)
 METRIC_MIN_SECONDS = 300.0
@@ -80,10 +79,6 @@ class ResourceTrigger(_TriggerBase):
                 _check_spec(spec, f"match_related[{i}]")
             return value
         return _check_spec(value, "match_related")
-
-    def related_specs(self) -> list[ResourceSpecification]:
-        specs = self.match_related if isinstance(self.match_related, list) else [self.match_related]
-        return [ResourceSpecification(s) for s in specs]
 
 
 class EventTrigger(ResourceTrigger):
@@ -149,18 +144,6 @@ class EventTrigger(ResourceTrigger):
     @field_serializer("within")
     def _ser_within(self, value: timedelta) -> float:
         return _seconds(value)
-
-    @property
-    def immediate(self) -> bool:
-        return self.posture == Posture.Reactive and self.within == timedelta(0)
-
-    def meets_threshold(self, count: int) -> bool:
-        if self.posture == Posture.Reactive:
-            return count >= self.threshold
-        return count < self.threshold
-
-    def describe(self) -> str:
-        return f"{self.posture.value} event trigger"
 
 
 class MetricName(str, Enum):
@@ -320,7 +303,3 @@ def walk(trigger: AnyTrigger, path: str = "") -> list[tuple[str, AnyTrigger]]:
         for i, child in enumerate(trigger.triggers):
             out += walk(child, f"{path}.{i}" if path else str(i))  # type: ignore[arg-type]
     return out
-
-
-def name_patterns(names: list[str]) -> list[EventNamePattern]:
-    return [EventNamePattern(n) for n in names]

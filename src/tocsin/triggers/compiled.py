@@ -88,12 +88,6 @@ class CompiledEventTrigger(CompiledResourceTrigger):
     def starts_after(self, name: str) -> bool:
         return any(p.test.test(name) for p in self.after)
 
-    def admits(self, name: str) -> bool:
-        """The name gate: any event when `expect` is empty, else some expect/after pattern's gate."""
-        return not self.expect or any(p.opens_gate(name) for p in self.name_patterns)
-
-    def covers(self, event: Event) -> bool:
-        return self.admits(event.event) and self.covers_resources(event)
 
     def bucketing_key(self, event: Event) -> tuple[str, ...]:
         return tuple(event.find_resource_label(label) or "" for label in self.for_each)

@@ -94,9 +94,6 @@ class Evaluator:
     def loaded(self) -> list[UUID]:
         return list(self._by_automation)
 
-    def trigger_at(self, automation_id: UUID, path: str) -> Any:
-        node = self._nodes.get((automation_id, path))
-        return node.trigger if node else None
 
     # -- events --------------------------------------------------------------------------------------------------
     def on_event(self, event: ReceivedEvent) -> list[Firing]:
