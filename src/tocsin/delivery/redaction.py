@@ -75,8 +75,8 @@ class RedactingVault(Vault):
         return block_type, model
 
     def delete_block(self, block_id: str) -> None:
+        super().delete_block(block_id)  # a refused delete (block in use) keeps the cached block
         self._blocks.pop(block_id, None)
-        super().delete_block(block_id)
 
     def resolve(self, name: str) -> str:
         value = super().resolve(name)

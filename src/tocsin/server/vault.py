@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tocsin.clock import Clock
+from tocsin.delivery.references import check_block_unused
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.schemas.blocks import SECRET_MARKER, BlockModel, secret_fields, validate_block
 from tocsin.secrets import SecretBox
@@ -109,9 +110,13 @@ class Vault:
         return doc["type"], validate_block(doc["type"], data)
 
     def delete_block(self, block_id: str) -> None:
+        """Delete a block no automation names; BlockInUse (409) names the automations that still do. The check
+        and the delete share one write transaction, with the block row locked first (see delivery.references)."""
         with self.store.write() as conn:
-            if not block_rows.remove(conn, block_id):
+            if not block_rows.lock(conn, block_id):
                 raise NotFound(f"block {block_id} not found")
+            check_block_unused(conn, block_id)
+            block_rows.remove(conn, block_id)
 
     def list_blocks(self, limit: int | None, offset: int) -> list[dict[str, Any]]:
         with self.store.reader.connect() as conn:

@@ -29,6 +29,15 @@ def get(conn: Connection, block_id: str) -> dict[str, Any] | None:
     return _doc(row) if row else None
 
 
+def lock(conn: Connection, block_id: str) -> bool:
+    """Whether the block exists; on PostgreSQL its row is locked (FOR UPDATE) until the transaction ends, so
+    automation writes that name it (they read it FOR SHARE) wait. SQLite write transactions are serial already."""
+    stmt = select(blocks.c.id).where(blocks.c.id == block_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first() is not None
+
+
 def remove(conn: Connection, block_id: str) -> bool:
     return conn.execute(delete(blocks).where(blocks.c.id == block_id)).rowcount == 1
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from tocsin.delivery.references import BlockInUse
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.secrets import SecretKeyError
 from tocsin.server.context import AppContext
@@ -29,6 +30,8 @@ async def _body(request: Request) -> Any:
 async def _call(fn: Any, *args: Any, status: int = 200) -> Response:
     try:
         out = await asyncio.to_thread(fn, *args)
+    except BlockInUse as exc:
+        return JSONResponse(exc.to_json(), status_code=409)
     except Conflict as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     except ValidationFailed as exc:
@@ -48,13 +51,27 @@ def _page(data: Any) -> tuple[int | None, int]:
     return (int(limit) if isinstance(limit, int) else None), int(data.get("offset") or 0)
 
 
-@router.post("/blocks/", status_code=201, tags=["blocks"], summary="Create a block")
-async def create_block(request: Request, context: AppContext = Depends(admin)) -> Response:
+async def _call_with_body(request: Request, fn: Any, *args: Any, status: int = 200) -> Response:
+    """`fn(*args, body)` for a create or replace: a body that is not JSON answers 422 before `fn` runs."""
     try:
         body = await _body(request)
     except ValidationFailed as exc:
         return rejected(exc)
-    return await _call(context.vault.create_block, body, status=201)
+    return await _call(fn, *args, body, status=status)
+
+
+async def _call_page(request: Request, fn: Any) -> Response:
+    """`fn(limit, offset)` for a .../filter route, the page read from the body."""
+    try:
+        limit, offset = _page(await _body(request))
+    except ValidationFailed as exc:
+        return rejected(exc)
+    return await _call(fn, limit, offset)
+
+
+@router.post("/blocks/", status_code=201, tags=["blocks"], summary="Create a block")
+async def create_block(request: Request, context: AppContext = Depends(admin)) -> Response:
+    return await _call_with_body(request, context.vault.create_block, status=201)
 
 
 @router.get("/blocks/{block_id}", tags=["blocks"], summary="Read a block (secret fields masked)")
@@ -64,11 +81,7 @@ async def get_block(block_id: str, context: AppContext = Depends(admin)) -> Resp
 
 @router.put("/blocks/{block_id}", tags=["blocks"], summary="Replace a block")
 async def replace_block(block_id: str, request: Request, context: AppContext = Depends(admin)) -> Response:
-    try:
-        body = await _body(request)
-    except ValidationFailed as exc:
-        return rejected(exc)
-    return await _call(context.vault.replace_block, block_id, body)
+    return await _call_with_body(request, context.vault.replace_block, block_id)
 
 
 @router.delete("/blocks/{block_id}", status_code=204, tags=["blocks"], summary="Delete a block")
@@ -78,20 +91,12 @@ async def delete_block(block_id: str, context: AppContext = Depends(admin)) -> R
 
 @router.post("/blocks/filter", tags=["blocks"], summary="List blocks")
 async def filter_blocks(request: Request, context: AppContext = Depends(admin)) -> Response:
-    try:
-        limit, offset = _page(await _body(request))
-    except ValidationFailed as exc:
-        return rejected(exc)
-    return await _call(context.vault.list_blocks, limit, offset)
+    return await _call_page(request, context.vault.list_blocks)
 
 
 @router.post("/secrets/", status_code=201, tags=["secrets"], summary="Create a secret (value never returned)")
 async def create_secret(request: Request, context: AppContext = Depends(admin)) -> Response:
-    try:
-        body = await _body(request)
-    except ValidationFailed as exc:
-        return rejected(exc)
-    return await _call(context.vault.create_secret, body, status=201)
+    return await _call_with_body(request, context.vault.create_secret, status=201)
 
 
 @router.get("/secrets/{secret_id}", tags=["secrets"], summary="Read a secret's name and version")
@@ -101,11 +106,7 @@ async def get_secret(secret_id: str, context: AppContext = Depends(admin)) -> Re
 
 @router.put("/secrets/{secret_id}", tags=["secrets"], summary="Rotate a secret's value")
 async def rotate_secret(secret_id: str, request: Request, context: AppContext = Depends(admin)) -> Response:
-    try:
-        body = await _body(request)
-    except ValidationFailed as exc:
-        return rejected(exc)
-    return await _call(context.vault.rotate_secret, secret_id, body)
+    return await _call_with_body(request, context.vault.rotate_secret, secret_id)
 
 
 @router.delete("/secrets/{secret_id}", status_code=204, tags=["secrets"], summary="Delete a secret")
@@ -115,8 +116,4 @@ async def delete_secret(secret_id: str, context: AppContext = Depends(admin)) ->
 
 @router.post("/secrets/filter", tags=["secrets"], summary="List secrets (names and versions)")
 async def filter_secrets(request: Request, context: AppContext = Depends(admin)) -> Response:
-    try:
-        limit, offset = _page(await _body(request))
-    except ValidationFailed as exc:
-        return rejected(exc)
-    return await _call(context.vault.list_secrets, limit, offset)
+    return await _call_page(request, context.vault.list_secrets)
