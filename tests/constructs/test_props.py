@@ -100,6 +100,9 @@ def test_blocks_data():
                      from_phone_number="+15550002").block_type == "twilio-sms"
     assert PagerDuty(integration_key_secret="pd", severity="critical").to_data() == {
         "integration_key_secret": "pd", "severity": "critical"}
+    assert PagerDuty(routing_key_secret="pd", dedup="template", dedup_key_template="{{subject}}").to_data() == {
+        "routing_key_secret": "pd", "dedup": "template", "dedup_key_template": "{{subject}}"}
+    assert PagerDuty(routing_key_secret="pd", dedup="delivery").to_data()["dedup"] == "delivery"
     assert CustomWebhook(url="https://example.test/{{ name }}", json_data={"t": "{{subject}}"}).to_data()["method"] == "POST"
     assert Webhook(url_secret="hook").to_data() == {"method": "POST", "url_secret": "hook"}
 
@@ -108,6 +111,11 @@ def test_blocks_data():
     (lambda: SlackWebhook(), r"SlackWebhook: one of url or webhook_url_secret is required"),
     (lambda: SlackWebhook(url="https://a.test", webhook_url_secret="s"), r"give either url or webhook_url_secret"),
     (lambda: PagerDuty(routing_key_secret="a", severity="sev1"), r"PagerDuty.severity: must be one of .*'sev1'"),
+    (lambda: PagerDuty(routing_key_secret="a", dedup="automation"), r"PagerDuty.dedup: must be one of .*template"),
+    (lambda: PagerDuty(routing_key_secret="a", dedup="template"), r"give dedup_key_template exactly when"),
+    (lambda: PagerDuty(routing_key_secret="a", dedup_key_template="k"), r"give dedup_key_template exactly when"),
+    (lambda: PagerDuty(routing_key_secret="a", dedup="template", dedup_key_template="{{automation_id}}"),
+     r"PagerDuty.dedup_key_template: unknown placeholder"),
     (lambda: Email(smtp_host="h", from_email="nope", to_emails=["a@b.test"]), r"Email.from_email: must be an email"),
     (lambda: Email(smtp_host="h", from_email="a@b.test", to_emails=[]), r"Email.to_emails: needs at least one"),
     (lambda: TwilioSms(account_sid="xx", to_phone_numbers=["+1"], auth_token_secret="t", from_phone_number="+2"),

@@ -1,5 +1,9 @@
 """PagerDuty Events API v2: /v2/enqueue, dedup_key = delivery id (or the firing id), key never in errors."""
 
+import pytest
+
+from tocsin.errors import ValidationFailed
+from tocsin.notifications import HttpSender
 from tocsin.notifications.pagerduty import PagerDutyNotifier
 from tocsin.schemas.actions import DEFAULT_SUBJECT
 from tocsin.schemas.blocks import validate_block
@@ -68,3 +72,55 @@ def test_faults(sink, http, fault_drill):
     fault_drill(
         "/v2/enqueue", lambda: PagerDutyNotifier(http=http).send(block, "s", "b", delivery_id="d"), secret=KEY
     )
+
+
+def _sent_keys(sink, block, sends):
+    sink.clear()
+    sink.expect_request("/v2/enqueue").respond_with_json({"status": "success"}, status=202)
+    notifier = PagerDutyNotifier(http=HttpSender(timeout_seconds=2))
+    for subject, delivery_id, firing_id in sends:
+        notifier.send(block, subject, "b", delivery_id=delivery_id, dedup_key=firing_id)
+    # (the fault drill's hanging request may still land in this log: keep only ours)
+    ours = {delivery_id for _, delivery_id, _ in sends}
+    return [r.get_json()["dedup_key"] for r, _ in sink.log if r.headers.get("X-Tocsin-Delivery-Id") in ours]
+
+
+def test_dedup_firing_is_the_default_and_uses_the_firing_id(sink):
+    sends = [("s", "d-1", "f-1"), ("s", "d-2", "f-1"), ("s", "d-3", "f-2"), ("s", "d-4", None)]
+    assert _sent_keys(sink, block_for(sink), sends) == ["f-1", "f-1", "f-2", "d-4"]
+    assert _sent_keys(sink, block_for(sink, dedup="firing"), sends) == ["f-1", "f-1", "f-2", "d-4"]
+
+
+def test_dedup_delivery_makes_each_notification_its_own_incident(sink):
+    sends = [("s", "d-1", "f-1"), ("s", "d-2", "f-1"), ("s", "d-1", "f-1")]  # the third is a retry of d-1
+    assert _sent_keys(sink, block_for(sink, dedup="delivery"), sends) == ["d-1", "d-2", "d-1"]
+
+
+def test_dedup_template_renders_firing_delivery_and_subject(sink):
+    block = block_for(sink, dedup="template", dedup_key_template="etl/{{subject}}/{{ firing_id }}/{{delivery_id}}")
+    assert _sent_keys(sink, block, [("db down", "d-1", "f-1")]) == ["etl/db down/f-1/d-1"]
+    constant = block_for(sink, dedup="template", dedup_key_template="etl-failures")
+    assert _sent_keys(sink, constant, [("a", "d-1", "f-1"), ("b", "d-2", "f-2")]) == ["etl-failures"] * 2
+    # a subject that itself reads like a placeholder is not expanded again; empty falls back to the firing id
+    by_subject = block_for(sink, dedup="template", dedup_key_template="{{subject}}")
+    assert _sent_keys(sink, by_subject, [("{{firing_id}}", "d-1", "f-1"), ("  ", "d-2", "f-2")]) == [
+        "{{firing_id}}", "f-2"]
+    [long_key] = _sent_keys(sink, by_subject, [("x" * 300, "d-1", "f-1")])
+    assert long_key.startswith("sha256:") and len(long_key) == len("sha256:") + 64
+
+
+def test_dedup_settings_are_checked_when_the_block_is_written():
+    def problems(**data):
+        with pytest.raises(ValidationFailed) as info:
+            validate_block("pager-duty", {"routing_key": KEY, **data})
+        return info.value.problems
+
+    assert problems(dedup="automation")[0][0] == "data.dedup"
+    assert problems(dedup="template") == [
+        ("data.dedup_key_template", 'is required when dedup is "template"')]
+    assert problems(dedup_key_template="k")[0][0] == "data.dedup_key_template"
+    assert problems(dedup="delivery", dedup_key_template="k")[0][0] == "data.dedup_key_template"
+    [(path, reason)] = problems(dedup="template", dedup_key_template="{{automation_id}}")
+    assert path == "data.dedup_key_template" and "unknown placeholder {{automation_id}}" in reason
+    block = validate_block("pager-duty", {"routing_key": KEY, "dedup": "template", "dedup_key_template": "k"})
+    assert (block.dedup, block.dedup_key_template) == ("template", "k")

@@ -14,6 +14,7 @@ from ._util import ConstructError, is_token, str_list
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGERDUTY_SEVERITIES = ("info", "warning", "error", "critical")
+PAGERDUTY_DEDUP = ("firing", "delivery", "template")
 SMTP_SECURITY = ("starttls", "ssl", "none")
 NOTIFY_TYPES = ("info", "success", "warning", "failure")
 
@@ -173,6 +174,12 @@ class PagerDuty(BlockConfig):
 
     :param severity: "info", "warning", "error" or "critical"; default - the engine's ("error").
     :param api_base_url: default - PagerDuty's events endpoint; point it at a local fake in tests and demos.
+    :param dedup: which notifications update one PagerDuty incident (the event's `dedup_key`): "firing" (the
+        default: the actions of one firing), "delivery" (each notification its own incident) or "template"
+        (`dedup_key_template`).
+    :param dedup_key_template: with dedup="template": the key, with `{{firing_id}}`, `{{delivery_id}}` and
+        `{{subject}}` substituted; a constant ("etl-failures") or "{{subject}}" folds repeated firings of one
+        automation into one incident.
     """
 
     block_type = "pager-duty"
@@ -180,7 +187,8 @@ class PagerDuty(BlockConfig):
 
     def __init__(self, *, routing_key: str | None = None, routing_key_secret: str | None = None,
                  integration_key: str | None = None, integration_key_secret: str | None = None,
-                 severity: str | None = None, source: str | None = None, api_base_url: str | None = None) -> None:
+                 severity: str | None = None, source: str | None = None, api_base_url: str | None = None,
+                 dedup: str | None = None, dedup_key_template: str | None = None) -> None:
         given = [n for n, v in (("routing_key", routing_key), ("routing_key_secret", routing_key_secret),
                                 ("integration_key", integration_key),
                                 ("integration_key_secret", integration_key_secret)) if v is not None]
@@ -190,9 +198,16 @@ class PagerDuty(BlockConfig):
                                  hint="prefer routing_key_secret=<TfSecret>.name")
         _choice("PagerDuty", "severity", severity, PAGERDUTY_SEVERITIES)
         _url("PagerDuty", "api_base_url", api_base_url)
+        _choice("PagerDuty", "dedup", dedup, PAGERDUTY_DEDUP)
+        _str("PagerDuty", "dedup_key_template", dedup_key_template)
+        if (dedup == "template") != (dedup_key_template is not None):
+            raise ConstructError("PagerDuty", 'give dedup_key_template exactly when dedup="template"',
+                                 received={"dedup": dedup, "dedup_key_template": dedup_key_template},
+                                 hint='PagerDuty(..., dedup="template", dedup_key_template="{{subject}}")')
         super().__init__(routing_key=routing_key, routing_key_secret=routing_key_secret,
                          integration_key=integration_key, integration_key_secret=integration_key_secret,
-                         severity=severity, source=source, api_base_url=api_base_url)
+                         severity=severity, source=source, api_base_url=api_base_url, dedup=dedup,
+                         dedup_key_template=dedup_key_template)
 
 
 def _headers(cls: str, headers: Any, field: str = "headers") -> dict[str, str] | None:

@@ -210,8 +210,20 @@ class TwilioSms(BlockModel):
         return self
 
 
+PagerDutyDedup = Literal["firing", "delivery", "template"]
+# what a PagerDuty dedup_key_template may use: the firing's id, the delivery's id, the rendered subject
+DEDUP_PLACEHOLDERS = ("firing_id", "delivery_id", "subject")
+
+
 class PagerDuty(BlockModel):
-    """PagerDuty Events API v2. `routing_key` and `integration_key` are the same thing under two names."""
+    """PagerDuty Events API v2. `routing_key` and `integration_key` are the same thing under two names.
+
+    `dedup` chooses the event's `dedup_key`, i.e. which notifications update one PagerDuty incident:
+    "firing" (default): every action of one firing, and its retries; "delivery": each notification (retries
+    of it included) is its own incident; "template": `dedup_key_template` with `{{firing_id}}`,
+    `{{delivery_id}}` and `{{subject}}` substituted, e.g. a constant ("etl-failures") or "{{subject}}" for
+    one incident per automation (see docs/concepts.md).
+    """
 
     block_type: ClassVar[str] = "pager-duty"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"routing_key", "integration_key", "api_key"})
@@ -234,6 +246,8 @@ class PagerDuty(BlockModel):
     include_image: bool = True
     notify_type: NotifyType = "info"
     api_base_url: str | None = None
+    dedup: PagerDutyDedup = "firing"
+    dedup_key_template: str | None = Field(None, min_length=1, max_length=1024)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -242,9 +256,23 @@ class PagerDuty(BlockModel):
     def _valid_api_base_url(cls, value: str | None) -> str | None:
         return _check_url(value, "api_base_url")
 
+    @field_validator("dedup_key_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        for key in _PLACEHOLDER.findall(value or ""):
+            if key not in DEDUP_PLACEHOLDERS:
+                raise ValueError(
+                    f"unknown placeholder {{{{{key}}}}}; use {', '.join(DEDUP_PLACEHOLDERS)} or plain text"
+                )
+        return value
+
     @model_validator(mode="after")
     def _rules(self) -> PagerDuty:
         _one_of(self, "routing_key", "routing_key_secret", "integration_key", "integration_key_secret")
+        if self.dedup == "template" and self.dedup_key_template is None:
+            raise ValueError('dedup_key_template: is required when dedup is "template"')
+        if self.dedup != "template" and self.dedup_key_template is not None:
+            raise ValueError(f'dedup_key_template: is only used when dedup is "template" (it is {self.dedup!r})')
         return self
 
     @property
