@@ -121,6 +121,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -139,6 +140,7 @@ class ServerProcess:
                 "--port", str(self.port)]
         if self.database_url:
             args += ["--database", self.database_url]
+        args += self.extra_args
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / f"server-{self.port}-{int(time.time() * 1000)}.log"
         self.proc = subprocess.Popen(args, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
@@ -170,8 +172,9 @@ def server_process(tmp_path: Path) -> Iterator[Any]:
     """Factory: server_process(database_url=None) -> a started `tocsin server` subprocess (killed at teardown)."""
     started: list[ServerProcess] = []
 
-    def make(database_url: str | None = None, home: Path | None = None, start: bool = True) -> ServerProcess:
-        sp = ServerProcess(home or tmp_path / "home", database_url)
+    def make(database_url: str | None = None, home: Path | None = None, start: bool = True,
+             args: list[str] | None = None) -> ServerProcess:
+        sp = ServerProcess(home or tmp_path / "home", database_url, extra_args=list(args or []))
         started.append(sp)
         return sp.start() if start else sp
 

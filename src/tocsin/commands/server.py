@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 from tocsin.server.settings import DEFAULT_PORT
 
@@ -16,26 +17,65 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="SQLAlchemy URL; default sqlite under TOCSIN_HOME (~/.tocsin); "
                         "postgresql+psycopg://user@host/db for PostgreSQL")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--single-process", action="store_true",
+                        help="run the evaluator and the dispatcher in this process too (less memory, less "
+                        "throughput); by default each runs in a child process of its own")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+    import shutil
     import sys
+    import tempfile
+
+    processes = not args.single_process
+    metrics_dir = None
+    if processes:  # before prometheus_client is imported: its multiprocess mode is chosen at import
+        assert "prometheus_client" not in sys.modules, "prometheus_client was imported before its mode was set"
+        metrics_dir = tempfile.mkdtemp(prefix="tocsin-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ["TOCSIN_LOG_LEVEL"] = args.log_level.upper()  # for the child processes
+
+    from tocsin.server.processes import Children, Wakeups
+    from tocsin.server.settings import Settings
+
+    settings = Settings.from_env(host=args.host, port=args.port, database_url=args.database)
+    children = None
+    if processes:  # first: they load their code while this process loads its own
+        children = Children(Wakeups.create(), child_environment(settings),
+                            stop_timeout=settings.shutdown_drain_seconds + 10)
+        children.start()
 
     import uvicorn
 
-    from tocsin.server import Settings, create_app
+    from tocsin.server import create_app
     from tocsin.server.logs import configure
 
     configure(args.log_level.upper())
     # request handling, the ingest writer and the evaluator share the GIL; a shorter switch interval keeps one
     # busy thread from holding up the others' latency by the default 5 ms per hand-over
     sys.setswitchinterval(0.001)
-    settings = Settings.from_env(host=args.host, port=args.port, database_url=args.database)
-    app = create_app(settings)
+    app = create_app(settings, children=children)
     log = logging.getLogger("tocsin.server")
     log.info("listening", extra={"url": f"http://{settings.host}:{settings.port}/api",
                                  "token_file": None if settings.api_token else str(settings.home / "token")})
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=10, ws_max_size=2 * 1024 * 1024)
+    if metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def child_environment(settings: Any) -> dict[str, str]:
+    """What a role process needs to build the same settings: this environment plus what came from the command
+    line."""
+    import os
+
+    env = {**os.environ, "TOCSIN_HOME": str(settings.home), "TOCSIN_DATABASE_URL": settings.database_url,
+           "TOCSIN_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous}
+    if settings.api_token:
+        env["TOCSIN_API_TOKEN"] = settings.api_token
+    if settings.secret_key:
+        env["TOCSIN_SECRET_KEY"] = settings.secret_key
+    return env

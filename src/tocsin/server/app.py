@@ -7,6 +7,7 @@ what was accepted, lets the evaluator work through it (bounded) and releases the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from tocsin.server.context import AppContext
 from tocsin.server.ingest import IngestWriter
 from tocsin.server.metrics import Metrics
 from tocsin.server.problems import rejected
+from tocsin.server.processes import Children
 from tocsin.secrets import SecretBox
 from tocsin.server import outbox
 from tocsin.server.routes import automations, blocks, deliveries, events, misc
@@ -32,7 +34,11 @@ from tocsin.store import Store
 log = logging.getLogger("tocsin.server")
 
 
-def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings, store: Store | None = None, clock: Clock | None = None, *,
+               children: Children | None = None) -> FastAPI:
+    """One engine. With `children` (started role processes, see tocsin.server.processes; what `tocsin server`
+    does), the evaluator and the dispatcher run there; without, everything runs in this process (tests,
+    embedding, `--single-process`)."""
     from tocsin.delivery.dispatcher import BatchingDispatcher  # tocsin.delivery imports tocsin.server modules
     from tocsin.delivery.redaction import RedactingVault, install_log_redaction
 
@@ -40,31 +46,50 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     clock = clock or SystemClock()
     metrics = Metrics()
     auth = Authenticator(store, ensure_admin_token(settings.home, settings.api_token))
-    worker = EvaluationWorker(store, clock, settings, metrics, action_planner=outbox.plan)
-    writer = IngestWriter(store, metrics, on_commit=worker.notify)
     box = SecretBox.from_environment({"TOCSIN_HOME": str(settings.home),
                                       **({"TOCSIN_SECRET_KEY": settings.secret_key} if settings.secret_key else {})})
     vault = RedactingVault(store, clock, box)
-    dispatcher = BatchingDispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
-    worker.on_outbox = dispatcher.notify
-    context = AppContext(settings, store, clock, metrics, auth, writer, worker, vault, dispatcher)
+    worker: EvaluationWorker | None = None
+    dispatcher: BatchingDispatcher | None = None
+    if children is not None:
+        notify_evaluator = children.wakeups.ringer("evaluator")
+        notify_dispatcher = children.wakeups.ringer("dispatcher")
+    else:
+        worker = EvaluationWorker(store, clock, settings, metrics, action_planner=outbox.plan)
+        dispatcher = BatchingDispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
+        worker.on_outbox = dispatcher.notify
+        notify_evaluator, notify_dispatcher = worker.notify, dispatcher.notify
+    writer = IngestWriter(store, metrics, on_commit=notify_evaluator)
+    context = AppContext(settings, store, clock, metrics, auth, writer, worker, vault, dispatcher,
+                         notify_evaluator, notify_dispatcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         vault.load_everything()  # secret values the log filter must hide
         install_log_redaction(vault.redactor)
         writer.start()
-        worker.start()
-        dispatcher.start()
+        supervisor = None
+        if children is not None:
+            children.go()  # the schema is migrated (Store.open above)
+            supervisor = asyncio.get_running_loop().create_task(children.supervise())
+        if worker is not None and dispatcher is not None:
+            worker.start()
+            dispatcher.start()
         log.info("tocsin server started", extra={"database": store.engine.url.render_as_string(),
-                                                 "instance": settings.instance_id})
+                                                 "instance": settings.instance_id,
+                                                 "processes": children.pids() if children else None})
         try:
             yield
         finally:
             log.info("shutting down: committing accepted events and finishing evaluation")
             writer.stop()
-            worker.stop()
-            dispatcher.stop()
+            if children is not None:
+                await asyncio.to_thread(children.stop)
+                if supervisor is not None:
+                    supervisor.cancel()
+            if worker is not None and dispatcher is not None:
+                worker.stop()
+                dispatcher.stop()
             store.close()
             log.info("tocsin server stopped")
 
@@ -94,3 +119,4 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
              "type": e["type"]} for e in exc.errors()]}, status_code=422)
 
     return app
+

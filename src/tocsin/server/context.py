@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tocsin.clock import Clock
@@ -23,6 +24,8 @@ class AppContext:
     metrics: Metrics
     auth: Authenticator
     writer: IngestWriter
-    worker: EvaluationWorker
+    worker: EvaluationWorker | None  # None when the evaluator runs in a process of its own
     vault: Vault
-    dispatcher: Dispatcher
+    dispatcher: Dispatcher | None  # None when the dispatcher runs in a process of its own
+    notify_evaluator: Callable[[], None]  # events or automations were committed
+    notify_dispatcher: Callable[[], None]  # outbox rows became due

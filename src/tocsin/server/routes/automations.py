@@ -50,7 +50,7 @@ async def create_automation(request: Request, context: AppContext = Depends(admi
         stored = await asyncio.to_thread(services.create, context.store, context.clock, await _json(request))
     except ValidationFailed as exc:
         return rejected(exc)
-    context.worker.notify()
+    context.notify_evaluator()
     return JSONResponse(stored, status_code=201)
 
 
@@ -73,7 +73,7 @@ async def _change(context: AppContext, change: Any, *args: Any) -> Response:
         return rejected(exc)
     except NotFound as exc:
         return _not_found(exc)
-    context.worker.notify()
+    context.notify_evaluator()
     return Response(status_code=204)
 
 

@@ -73,7 +73,7 @@ async def retry_delivery(delivery_id: str, context: AppContext = Depends(admin))
         return JSONResponse(
             {"detail": f"no dead delivery {delivery_id} (only dead letters can be retried)"}, status_code=404
         )
-    context.dispatcher.notify()
+    context.notify_dispatcher()
     return Response(status_code=204)
 
 
@@ -111,7 +111,7 @@ async def drill(automation_id: str, context: AppContext = Depends(admin)) -> Res
     if out is None:
         return JSONResponse({"detail": f"automation {automation_id} not found"}, status_code=404)
     if out["deliveries"]:
-        context.dispatcher.notify()
+        context.notify_dispatcher()
     return JSONResponse(out, status_code=202)
 
 

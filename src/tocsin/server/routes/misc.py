@@ -8,11 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
 
 from tocsin.server.context import AppContext
 from tocsin.server.deps import admin
 from tocsin.store import events as event_rows
+from tocsin.store.tables import evaluation
 
 router = APIRouter()
 metrics_router = APIRouter()
@@ -81,8 +83,7 @@ async def validate_template(request: Request, context: AppContext = Depends(admi
 
 @metrics_router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
 async def metrics(context: AppContext = Depends(admin)) -> Response:
-    worker = context.worker
-    if worker.is_leader:
-        with context.store.reader.connect() as conn:
-            context.metrics.backlog.set(max(0, event_rows.last_seq(conn) - worker.cursor))
-    return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    with context.store.reader.connect() as conn:  # the database's view: the evaluator may be another process
+        cursor = conn.execute(select(func.min(evaluation.c.cursor))).scalar() or 0
+        context.metrics.backlog.set(max(0, event_rows.last_seq(conn) - cursor))
+    return Response(context.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,115 @@
+"""`tocsin server` runs the evaluator and the dispatcher in child processes: they work, their metrics reach
+/metrics, they die with the server on kill -9, a child that dies is restarted, and `--single-process` keeps
+everything in one process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.server.helpers import automation, event, reactive, wait_for
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """pid -> command line of the processes whose parent is `pid`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def roles(pid: int) -> dict[str, int]:
+    out = {}
+    for child, cmdline in children_of(pid).items():
+        for role in ("evaluator", "dispatcher"):
+            if cmdline.endswith(f"tocsin.server.processes {role}"):
+                out[role] = child
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def fire_once(sp, name: str) -> None:
+    with httpx.Client(base_url=sp.api, headers=sp.headers(), timeout=10) as c:
+        aid = c.post("/automations/", json=automation(name, reactive(expect=name))).json()["id"]
+        c.post("/events", json=[event(name)]).raise_for_status()
+        wait_for(lambda: c.get(f"/automations/{aid}/state").json()["recent_firings"], timeout=20)
+
+
+def test_evaluator_and_dispatcher_run_in_child_processes_and_report_metrics(server_process) -> None:
+    sp = server_process()
+    assert sp.proc is not None
+    found = wait_for(lambda: roles(sp.proc.pid) if len(roles(sp.proc.pid)) == 2 else None)
+    assert set(found) == {"evaluator", "dispatcher"}
+    fire_once(sp, "test.split")
+    with httpx.Client(base_url=sp.base_url, headers=sp.headers()) as c:
+        text = c.get("/metrics").text
+    # counted in the evaluator's process, served by the API's
+    assert metric(text, "tocsin_firings_total") >= 1
+    assert metric(text, "tocsin_events_evaluated_total") >= 2
+    assert metric(text, "tocsin_events_ingested_total") >= 1
+    assert metric(text, "tocsin_evaluation_leader") == 1
+    sp.terminate()  # SIGTERM: the children stop first, in pipeline order
+    log = sp.log()
+    assert log.index("evaluator process stopped") < log.index("dispatcher process stopped")
+    assert "tocsin server stopped" in log
+    for pid in found.values():
+        assert not alive(pid)
+
+
+def test_kill_9_of_the_server_takes_its_children_down(server_process) -> None:
+    sp = server_process()
+    assert sp.proc is not None
+    found = wait_for(lambda: roles(sp.proc.pid) if len(roles(sp.proc.pid)) == 2 else None)
+    sp.kill()
+    wait_for(lambda: not any(alive(pid) for pid in found.values()), timeout=5)
+
+
+def test_a_child_that_dies_is_restarted_and_work_goes_on(server_process) -> None:
+    sp = server_process()
+    assert sp.proc is not None
+    found = wait_for(lambda: roles(sp.proc.pid) if len(roles(sp.proc.pid)) == 2 else None)
+    os.kill(found["evaluator"], signal.SIGKILL)
+    replaced = wait_for(lambda: (r := roles(sp.proc.pid)).get("evaluator") not in (None, found["evaluator"]) and r,
+                        timeout=10)
+    assert replaced["dispatcher"] == found["dispatcher"]
+    fire_once(sp, "test.after.restart")
+    assert "the evaluator process exited" in sp.log()
+    sp.terminate()
+
+
+def test_single_process_mode_starts_no_children(server_process) -> None:
+    sp = server_process(args=["--single-process"])
+    assert sp.proc is not None
+    fire_once(sp, "test.single")
+    time.sleep(0.2)
+    assert not roles(sp.proc.pid)
+    with httpx.Client(base_url=sp.base_url, headers=sp.headers()) as c:
+        assert metric(c.get("/metrics").text, "tocsin_firings_total") >= 1
+    sp.terminate()
