@@ -171,3 +171,27 @@ def test_proactive_trigger_in_automation(stack):
     trig = json.loads(synth(stack)["resource"]["tocsin_automation"]["a"]["trigger"])
     assert trig == {**EMPTY_TRIGGER, "after": ["x.start"], "expect": ["x.end"], "for_each": ["prefect.resource.id"],
                     "posture": "Proactive", "within": 1800}
+
+
+@pytest.mark.parametrize("cls, tf_type, props", [
+    (DataTocsinAutomation, "tocsin_automation", {"id", "name", "trigger", "actions", "enabled"}),
+    (DataTocsinBlock, "tocsin_block", {"id", "name", "type"}),
+])
+def test_data_sources_share_one_lookup_with_the_same_api(stack, cls, tf_type, props):
+    import inspect
+
+    from tocsin.constructs._cdk import TerraformDataSource
+
+    assert list(inspect.signature(cls.__init__).parameters) == ["self", "scope", "id", "id_", "name", "provider"]
+    by_name = cls(stack, "by_name", name="n")
+    cls(stack, "by_id", id_="0b6f5d5e-1111-4222-8333-444455556666")
+    assert isinstance(by_name, TerraformDataSource) and by_name.terraform_resource_type == tf_type
+    assert all(getattr(by_name, p) is not None for p in props)
+    assert synth(stack)["data"][tf_type] == {"by_name": {"name": "n"},
+                                             "by_id": {"id": "0b6f5d5e-1111-4222-8333-444455556666"}}
+    for kwargs, where in [({}, f"{cls.__name__}: give exactly one of id_ or name"),
+                          ({"id_": "x", "name": "n"}, f"{cls.__name__}: give exactly one of id_ or name"),
+                          ({"name": ""}, f"{cls.__name__}.name: must be a non-empty string"),
+                          ({"id_": 5}, f"{cls.__name__}.id_: must be a non-empty string")]:
+        with pytest.raises(ConstructError, match=where.replace(".", r"\.")):
+            cls(stack, f"bad{len(kwargs)}{sorted(kwargs)}", **kwargs)
