@@ -11,10 +11,11 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, field_validator
+from pydantic_core import core_schema
 
 MAX_EVENT_NAME_LENGTH = 1024
 MAX_RESOURCE_LABELS = 500
@@ -48,6 +49,81 @@ def _check_labels(labels: Mapping[str, Any], where: str) -> None:
             raise ValueError(f"{where} label {key!r} must be a string, got {type(value).__name__}")
 
 
+# --- resource and related validation -------------------------------------------------------------------------
+# Every ingested event passes here, so the common shape (a JSON object of string labels, a JSON array of such
+# objects) is validated by pydantic-core alone: a strict `dict[str, str]` (a strict list of them for
+# `related`). Anything else (a label that is not a string, not an object, `related: null`, a Mapping that is
+# not a dict...) becomes an `_Unchecked` and is judged by the `_reference_*` checks below, which are the
+# original field rules: same acceptance, same messages, same error locations. The field validators then only
+# check what the types cannot say (non-empty id and role, sizes).
+
+
+class _Unchecked:
+    """A `resource`/`related` value outside the common shape, left to the `_reference_*` checks."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+_STRICT_STR = core_schema.str_schema(strict=True)
+_PLAIN_LABELS = core_schema.dict_schema(_STRICT_STR, _STRICT_STR, strict=True)
+
+
+def _common_shape_or_unchecked(common: core_schema.CoreSchema, json_schema: dict[str, Any]) -> Any:
+    # lax-or-strict only to serialise as the plain type (its strict side); a union would try its members first
+    schema = core_schema.lax_or_strict_schema(
+        lax_schema=core_schema.union_schema(
+            [common, core_schema.no_info_plain_validator_function(_Unchecked)], mode="left_to_right"),
+        strict_schema=common)
+    return GetPydanticSchema(lambda _type, _handler: schema,
+                             lambda _schema, _handler: dict(json_schema))
+
+
+_LABELS_JSON_SCHEMA = {"additionalProperties": {"type": "string"}, "type": "object"}
+_ResourceLabels = Annotated[Labels, _common_shape_or_unchecked(_PLAIN_LABELS, _LABELS_JSON_SCHEMA)]
+_RelatedResources = Annotated[list[Labels], _common_shape_or_unchecked(
+    core_schema.list_schema(_PLAIN_LABELS, strict=True),
+    {"items": _LABELS_JSON_SCHEMA, "maxItems": MAX_RELATED_RESOURCES, "type": "array"})]
+
+_LABELS = TypeAdapter(Labels)
+_RELATED = TypeAdapter(Annotated[list[Labels], Field(max_length=MAX_RELATED_RESOURCES)])
+
+
+def _reference_resource(value: Any) -> Labels:
+    if not isinstance(value, Mapping):
+        raise ValueError("resource must be an object of string labels")
+    _check_labels(value, "resource")
+    if not value.get(RESOURCE_ID):
+        raise ValueError(f"resource must have a non-empty {RESOURCE_ID!r} label")
+    if len(value) > MAX_RESOURCE_LABELS:
+        raise ValueError(f"resource has {len(value)} labels; at most {MAX_RESOURCE_LABELS} are allowed")
+    return _LABELS.validate_python(value)
+
+
+def _reference_related(value: Any) -> list[Labels]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("related must be a list of resources")
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"related[{i}] must be an object of string labels")
+        _check_labels(item, f"related[{i}]")
+        _check_related_item(i, item)
+    return _RELATED.validate_python(value)
+
+
+def _check_related_item(i: int, item: Mapping[str, Any]) -> None:
+    if not item.get(RESOURCE_ID):
+        raise ValueError(f"related[{i}] must have a non-empty {RESOURCE_ID!r} label")
+    if not item.get(RESOURCE_ROLE):
+        raise ValueError(f"related[{i}] must have a non-empty {RESOURCE_ROLE!r} label")
+    if len(item) > MAX_RESOURCE_LABELS:
+        raise ValueError(f"related[{i}] has more than {MAX_RESOURCE_LABELS} labels")
+
+
 class Event(BaseModel):
     """An event as sent by a client. `received` is stamped by the engine (see `ReceivedEvent`)."""
 
@@ -55,8 +131,8 @@ class Event(BaseModel):
 
     occurred: datetime = Field(default_factory=utcnow)
     event: str = Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH)
-    resource: Labels
-    related: list[Labels] = Field(default_factory=list, max_length=MAX_RELATED_RESOURCES)
+    resource: _ResourceLabels
+    related: _RelatedResources = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
     id: UUID = Field(default_factory=uuid4)
     follows: UUID | None = None
@@ -64,38 +140,31 @@ class Event(BaseModel):
     @field_validator("occurred")
     @classmethod
     def _occurred_is_aware(cls, value: datetime) -> datetime:
-        return _aware(value)
+        return value if value.tzinfo is timezone.utc else _aware(value)
 
-    @field_validator("resource", mode="before")
+    @field_validator("resource")
     @classmethod
-    def _valid_resource(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise ValueError("resource must be an object of string labels")
-        _check_labels(value, "resource")
+    def _valid_resource(cls, value: Any) -> Labels:
+        if type(value) is _Unchecked:
+            return _reference_resource(value.value)
         if not value.get(RESOURCE_ID):
             raise ValueError(f"resource must have a non-empty {RESOURCE_ID!r} label")
         if len(value) > MAX_RESOURCE_LABELS:
             raise ValueError(f"resource has {len(value)} labels; at most {MAX_RESOURCE_LABELS} are allowed")
-        return value
+        return value  # type: ignore[no-any-return]
 
-    @field_validator("related", mode="before")
+    @field_validator("related")
     @classmethod
-    def _valid_related(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ValueError("related must be a list of resources")
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise ValueError(f"related[{i}] must be an object of string labels")
-            _check_labels(item, f"related[{i}]")
-            if not item.get(RESOURCE_ID):
-                raise ValueError(f"related[{i}] must have a non-empty {RESOURCE_ID!r} label")
-            if not item.get(RESOURCE_ROLE):
-                raise ValueError(f"related[{i}] must have a non-empty {RESOURCE_ROLE!r} label")
-            if len(item) > MAX_RESOURCE_LABELS:
-                raise ValueError(f"related[{i}] has more than {MAX_RESOURCE_LABELS} labels")
-        return value
+    def _valid_related(cls, value: Any) -> list[Labels]:
+        if type(value) is _Unchecked:
+            return _reference_related(value.value)
+        if len(value) > MAX_RELATED_RESOURCES:  # the per-item messages come first, as they always did
+            return _reference_related(value)
+        for item in value:
+            if not item.get(RESOURCE_ID) or not item.get(RESOURCE_ROLE) or len(item) > MAX_RESOURCE_LABELS:
+                for i, labels in enumerate(value):
+                    _check_related_item(i, labels)
+        return value  # type: ignore[no-any-return]
 
     @property
     def resource_id(self) -> str:
