@@ -612,7 +612,8 @@ ROUTE_NOTES: dict[str, str] = {
         "`201` with the block; secret fields come back as `{\"secret\": true}`."),
     "GET /api/blocks/{block_id}": "The block, secret fields masked as `{\"secret\": true}`.",
     "PUT /api/blocks/{block_id}": "Body: `{\"name\", \"type\", \"data\"}`. `200` with the block (masked).",
-    "DELETE /api/blocks/{block_id}": "`204`.",
+    "DELETE /api/blocks/{block_id}": "`204`; `409` naming the automations (id, name, action paths) that still "
+                                     "use the block, which is kept.",
     "POST /api/blocks/filter": "Body (optional): `{\"limit\", \"offset\"}`. A list of blocks (masked).",
     "POST /api/secrets/": (
         "Body: `{\"name\", \"value\"}`. `201` with `{id, name, version, updated}`; the value is encrypted at rest "
