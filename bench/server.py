@@ -9,7 +9,9 @@ Prints, and writes as JSON with --json PATH:
    latency = client send time -> the firing row is visible in the database (polled every 0.5 ms);
 5. proactive lateness: `--proactive` Proactive automations (within 10 s); lateness = firing time - window end.
 
-Usage: python bench/server.py [--json out.json]
+Parts 3 and 4 run for both process layouts: the default three processes and `--single-process`.
+
+Usage: python bench/server.py [--json out.json] [--modes processes,single]
 """
 
 from __future__ import annotations
@@ -41,9 +43,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
 class Server:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, single_process: bool = False) -> None:
         self.home = home
+        self.single_process = single_process
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -53,7 +68,7 @@ class Server:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from tocsin.cli import main; raise SystemExit(main())", "server",
-             "--port", str(self.port), "--log-level", "WARNING"],
+             "--port", str(self.port), "--log-level", "WARNING", *(["--single-process"] if self.single_process else [])],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.home.parent / f"{self.home.name}.log", "wb"))
         while True:
             try:
@@ -65,18 +80,28 @@ class Server:
                 raise RuntimeError("server exited")
             time.sleep(0.005)
 
-    def rss_mb(self) -> float:
+    def pids(self) -> list[int]:
+        """The server process and its evaluator and dispatcher processes."""
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+        return [self.proc.pid, *children_of(self.proc.pid)]
+
+    def rss_mb(self, pid: int | None = None) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{pid or self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def total_rss_mb(self) -> float:
+        return sum(self.rss_mb(pid) for pid in self.pids())
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far."""
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server's processes have used so far."""
+        total = 0.0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -213,12 +238,48 @@ def bench_proactive(server: Server, count: int) -> dict[str, float]:
     return {"automations": count, "p50_ms": statistics.median(late), "p99_ms": pct(late, 99), "max_ms": max(late)}
 
 
+def run_mode(tmp: str, single: bool, args: argparse.Namespace) -> dict[str, object]:
+    """Ingest and event-to-firing for one process layout."""
+    out: dict[str, object] = {}
+    label = "single process" if single else "three processes"
+    s = Server(Path(tmp) / f"ingest-{int(single)}", single_process=single)
+    s.start()
+    time.sleep(1.5)  # the evaluator and dispatcher processes finish loading
+    out["load_before_ingest"] = round(os.getloadavg()[0], 2)
+    cpu0 = s.cpu_seconds()
+    out["ingest_events_per_s"] = round(bench_ingest(s, args.ingest_events, 100, 4))
+    out["ingest_server_cpu_us_per_event"] = round(1e6 * (s.cpu_seconds() - cpu0) / args.ingest_events, 1)
+    print(f"[{label}] ingest, batches of 100, 4 in flight, SQLite synchronous=FULL: {out['ingest_events_per_s']} "
+          f"events/s (server CPU {out['ingest_server_cpu_us_per_event']} us/event, all processes, until "
+          f"acknowledged; load before {out['load_before_ingest']})", flush=True)
+    out["ingest_events_per_s_batch1000"] = round(bench_ingest(s, args.ingest_events, 1000, 4))
+    print(f"[{label}] ingest, batches of 1000: {out['ingest_events_per_s_batch1000']} events/s", flush=True)
+    out["rss_after_ingest_mb"] = round(s.total_rss_mb(), 1)
+    s.stop()
+
+    s = Server(Path(tmp) / f"latency-{int(single)}", single_process=single)
+    s.start()
+    time.sleep(1.5)
+    out["load_before_latency"] = round(os.getloadavg()[0], 2)
+    cpu0 = s.cpu_seconds()
+    lat = bench_latency(s, 1000, args.seconds)
+    lat["server_cpu_us_per_event"] = 1e6 * (s.cpu_seconds() - cpu0) / max(1, lat["events"])
+    out["event_to_firing_at_1000_per_s"] = {k: round(v, 2) for k, v in lat.items()}
+    print(f"[{label}] event-to-firing at {lat['rate_achieved']:.0f} events/s for {args.seconds:.0f} s: "
+          f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+          f"({lat['firings_seen']}/{lat['events']} firings; server CPU {lat['server_cpu_us_per_event']:.0f} "
+          f"us/event; load before {out['load_before_latency']})", flush=True)
+    s.stop()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", default=None)
     parser.add_argument("--ingest-events", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--proactive", type=int, default=100)
+    parser.add_argument("--modes", default="processes,single", help="processes, single, or both (comma-separated)")
     args = parser.parse_args()
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmp:
@@ -229,37 +290,20 @@ def main() -> int:
             if i == 0:
                 time.sleep(3)
                 out["idle_rss_mb"] = round(s.rss_mb(), 1)
+                out["idle_rss_all_processes_mb"] = round(s.total_rss_mb(), 1)
             s.stop()
         out["cold_start_s"] = round(statistics.median(starts), 3)
+        s = Server(Path(tmp) / "cold-single", single_process=True)
+        s.start()
+        time.sleep(3)
+        out["idle_rss_single_process_mb"] = round(s.rss_mb(), 1)
+        s.stop()
         print(f"cold start (fresh home, median of 3): {out['cold_start_s']:.3f} s", flush=True)
-        print(f"idle RSS: {out['idle_rss_mb']} MB", flush=True)
-
-        s = Server(Path(tmp) / "ingest")
-        s.start()
-        out["load_before_ingest"] = round(os.getloadavg()[0], 2)
-        cpu0 = s.cpu_seconds()
-        out["ingest_events_per_s"] = round(bench_ingest(s, args.ingest_events, 100, 4))
-        out["ingest_server_cpu_us_per_event"] = round(1e6 * (s.cpu_seconds() - cpu0) / args.ingest_events, 1)
-        print(f"ingest, batches of 100, 4 in flight, SQLite synchronous=FULL: {out['ingest_events_per_s']} events/s "
-              f"(server CPU {out['ingest_server_cpu_us_per_event']} us/event until acknowledged; "
-              f"load before {out['load_before_ingest']})", flush=True)
-        out["ingest_events_per_s_batch1000"] = round(bench_ingest(s, args.ingest_events, 1000, 4))
-        print(f"ingest, batches of 1000: {out['ingest_events_per_s_batch1000']} events/s", flush=True)
-        out["rss_after_ingest_mb"] = round(s.rss_mb(), 1)
-        s.stop()
-
-        s = Server(Path(tmp) / "latency")
-        s.start()
-        out["load_before_latency"] = round(os.getloadavg()[0], 2)
-        cpu0 = s.cpu_seconds()
-        lat = bench_latency(s, 1000, args.seconds)
-        lat["server_cpu_us_per_event"] = 1e6 * (s.cpu_seconds() - cpu0) / max(1, lat["events"])
-        out["event_to_firing_at_1000_per_s"] = {k: round(v, 2) for k, v in lat.items()}
-        print(f"event-to-firing at {lat['rate_achieved']:.0f} events/s for {args.seconds:.0f} s: "
-              f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
-              f"({lat['firings_seen']}/{lat['events']} firings; server CPU {lat['server_cpu_us_per_event']:.0f} us/event; "
-              f"load before {out['load_before_latency']})", flush=True)
-        s.stop()
+        print(f"idle RSS: API process {out['idle_rss_mb']} MB, all three processes "
+              f"{out['idle_rss_all_processes_mb']} MB; --single-process {out['idle_rss_single_process_mb']} MB",
+              flush=True)
+        for mode in args.modes.split(","):
+            out[mode] = run_mode(tmp, mode == "single", args)
 
         s = Server(Path(tmp) / "proactive")
         s.start()
