@@ -42,10 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(host=args.host, port=args.port, database_url=args.database)
     children = None
-    if processes:  # first: they load their code while this process loads its own
+    if processes:  # started by the app once the schema is migrated (see create_app)
         children = Children(Wakeups.create(), child_environment(settings),
                             stop_timeout=settings.shutdown_drain_seconds + 10)
-        children.start()
 
     import uvicorn
 

@@ -70,7 +70,10 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
         writer.start()
         supervisor = None
         if children is not None:
-            children.go()  # the schema is migrated (Store.open above)
+            # after the schema is migrated (Store.open above) and on the main thread (see Children.start); not
+            # earlier: three processes loading code at once on two cores tripled the time to a first answer
+            children.start()
+            children.go()
             supervisor = asyncio.get_running_loop().create_task(children.supervise())
         if worker is not None and dispatcher is not None:
             worker.start()

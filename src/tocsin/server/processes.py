@@ -156,9 +156,8 @@ class Children:
         self._stopping = False
 
     def start(self) -> None:
-        """Start the role processes; they load their code and wait for `go`. Call from the main thread, first
-        thing: they import while this process does (start-up in parallel), and PR_SET_PDEATHSIG fires when the
-        thread that started a child ends."""
+        """Start the role processes; they load their code and wait for `go`. Call from the main thread:
+        PR_SET_PDEATHSIG fires when the thread that started a child ends."""
         for role in ROLES:
             self._spawn(role)
 
