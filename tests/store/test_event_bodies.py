@@ -1,8 +1,10 @@
 """Stored event bodies: `sent_event_rows` writes what it always wrote (serialising a request's events in one
-call)."""
+call), and `parse_stored_event` reads any body the engine writes back to exactly what
+`ReceivedEvent.model_validate_json` gives."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tocsin.schemas.events import Event, ReceivedEvent
-from tocsin.store.events import sent_event_rows
+from tocsin.store.events import event_row, parse_stored_event, sent_event_rows
 from tocsin.store.timeutil import to_us
 
 RECEIVED = datetime(2024, 5, 1, 10, 0, 0, 250, tzinfo=timezone.utc)
@@ -34,6 +36,20 @@ def _old_rows(sent: list[Event], received: datetime) -> list[tuple[Any, ...]]:
 
 def _fields(event: ReceivedEvent) -> dict[str, Any]:
     return {name: (type(value), value) for name, value in event.__dict__.items()}
+
+
+def _same_as_validated(body: str) -> None:
+    fast, slow = parse_stored_event(body), ReceivedEvent.model_validate_json(body)
+    assert type(fast) is ReceivedEvent
+    assert fast == slow
+    assert _fields(fast) == _fields(slow)
+    assert list(fast.__dict__) == list(slow.__dict__)
+    assert fast.occurred.tzinfo is timezone.utc and fast.received.tzinfo is timezone.utc
+    assert fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
+    assert fast.__pydantic_extra__ == slow.__pydantic_extra__ and fast.__pydantic_private__ is None
+    assert repr(fast) == repr(slow)
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert fast.id.is_safe == slow.id.is_safe
 
 
 # --- generated events -----------------------------------------------------------------------------------------
@@ -76,6 +92,33 @@ def test_sent_rows_are_what_they_were_and_read_back_as_validated(sent: list[Even
     assert rows == _old_rows(sent, received)
     for event, row in zip(sent, rows):
         assert ReceivedEvent.model_validate_json(row[5]) == event.receive(received)
+        _same_as_validated(row[5])
+
+
+@settings(max_examples=100, deadline=None)
+@given(event=_events(), received=_when)
+def test_bodies_written_by_event_row_read_back_as_validated(event: Event, received: datetime) -> None:
+    _same_as_validated(event_row(event.receive(received))["body"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(event=_events(), occurred=_when, received=_when)
+def test_naive_and_offset_datetimes_as_stored_read_back_as_utc(event: Event, occurred: datetime,
+                                                               received: datetime) -> None:
+    data = json.loads(sent_event_rows([event], RECEIVED)[0][5])
+    data["occurred"], data["received"] = occurred.isoformat(), received.isoformat()
+    _same_as_validated(json.dumps(data))
+
+
+def test_other_shapes_are_validated_as_usual() -> None:
+    base = json.loads(sent_event_rows([Event(event="x", resource={"prefect.resource.id": "r"})], RECEIVED)[0][5])
+    reordered = {"event": base["event"], **base}
+    missing = {k: v for k, v in base.items() if k != "follows"}
+    extra = {**base, "extra": 1}
+    upper = {**base, "id": base["id"].upper(), "follows": base["id"].replace("-", "")}
+    stamp = {**base, "received": 1714557600}
+    for data in (reordered, missing, extra, upper, stamp):
+        _same_as_validated(json.dumps(data))
 
 
 def test_one_request_with_many_events_and_tricky_payloads() -> None:
