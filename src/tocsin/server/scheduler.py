@@ -284,7 +284,8 @@ class EvaluationWorker:
         deadline = ev.next_deadline()
         now = self.clock.now()
         ticked = False
-        if deadline is not None and deadline <= now:
+        behind = len(batch) == limit  # more events are waiting: judge silence only once they are evaluated
+        if deadline is not None and deadline <= now and not behind:
             ticked = True
             self.metrics.proactive_lateness.observe((now - deadline).total_seconds())
             fired.extend((f, None) for f in ev.on_tick())

@@ -134,11 +134,15 @@ class Evaluator:
     def _update_events_clock(self, event: ReceivedEvent, wall: datetime) -> None:
         occurred = min(event.occurred, wall)
         current = self.store.events_clock
-        self.store.set_events_clock(occurred if current is None or occurred >= current else current, wall)
+        # stamped with the event's receipt, not with when it was evaluated: an evaluator that started late or
+        # worked through a backlog must not push later judgements back by its own delay (the engine does not
+        # judge while it is behind, see tocsin.server.scheduler); in `tocsin test` both are the same instant
+        self.store.set_events_clock(occurred if current is None or occurred >= current else current,
+                                    min(event.received, wall))
 
     def events_clock_offset(self) -> timedelta:
-        """Event time minus wall time as of the last event (<= 0 when processing lags): proactive judgements
-        use wall time plus this offset, so a backlog does not look like silence."""
+        """Event time minus receipt time as of the last event (<= 0 when events arrive late): proactive
+        judgements use wall time plus this offset, so events that are slow to arrive do not look like silence."""
         if self.store.events_clock is None or self.store.events_clock_updated is None:
             return timedelta(0)
         return self.store.events_clock - self.store.events_clock_updated
