@@ -134,8 +134,20 @@ class Redactor:
 
     def update(self, values: Iterable[str]) -> None:
         with self._lock:
-            self._values.update(v for v in values if isinstance(v, str) and len(v) >= MIN_REDACTED_LENGTH)
-            self._compile()
+            new = {v for v in values if isinstance(v, str) and len(v) >= MIN_REDACTED_LENGTH} - self._values
+            if new:  # recompiling is not free: only when a value is new
+                self._values.update(new)
+                self._compile()
+
+    def including(self, values: Iterable[str]) -> Redactor:
+        """This redactor if it knows every one of `values` already, else a new one that knows them too. This
+        one is left unchanged, so a redactor shared between deliveries (`redactor_for`) is never mutated."""
+        with self._lock:
+            new = [v for v in values if isinstance(v, str) and len(v) >= MIN_REDACTED_LENGTH and v not in self._values]
+            if not new:
+                return self
+            known = list(self._values)
+        return Redactor([*known, *new])
 
     def discard(self, value: str) -> None:
         with self._lock:

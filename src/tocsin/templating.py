@@ -25,7 +25,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -131,6 +131,11 @@ def convert_placeholders(source: str) -> str:
     """Rewrite known `{placeholder}`s as Jinja; everything else (JSON braces, `{{ }}`) is left alone."""
     if "{" not in source:
         return source
+    return _converted(source)
+
+
+@lru_cache(maxsize=1024)
+def _converted(source: str) -> str:
     return _PLACEHOLDER.sub(lambda m: "{{ " + PLACEHOLDERS[m.group(1)] + " }}", source)
 
 
@@ -500,9 +505,12 @@ class SecretLookup:
         return self[name]
 
 
+_OBJECT_NAMES = frozenset(_KINDS.values()) | {"flow_run_url"}
+
+
 def build_context(
     automation: Mapping[str, Any], firing: Any, event: Any = None, *, ui_url: str | None = None,
-    resolve_secret: Callable[[str], str] | None = None,
+    resolve_secret: Callable[[str], str] | None = None, names: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """The template context for one firing; the same for every action of every trigger type.
 
@@ -510,19 +518,27 @@ def build_context(
     event, which for a composite firing is its newest child's. Pass `event` explicitly for
     `actions_on_trigger` (Prefect gives those the `prefect.automation.triggered` event). `ui_url` is the
     Prefect UI base for links.
+
+    `names` (see `template_variables`) limits the costly entries (the event, `events` and the Prefect objects)
+    to the ones the templates read; the others are left out. None builds everything.
     """
     firing_data = _firing_json(firing)
-    model = _as_event(event if event is not None else _latest_event(firing_data))
-    view = EventView(model) if model is not None else None
+    objects = names is None or not _OBJECT_NAMES.isdisjoint(names)
+    model = view = None
+    if names is None or "event" in names or objects:
+        model = _as_event(event if event is not None else _latest_event(firing_data))
+        view = EventView(model) if model is not None else None
     labels = dict(firing_data.get("triggering_labels") or {})
     all_firings = _all_firings(firing_data)
-    events, seen = [], set()
-    for item in all_firings:
-        if item.get("triggering_event"):
-            candidate = _as_event(item["triggering_event"])
-            if candidate is not None and candidate.id not in seen:
-                seen.add(candidate.id)
-                events.append(EventView(candidate))
+    events: list[EventView] = []
+    if names is None or "events" in names:
+        seen = set()
+        for item in all_firings:
+            if item.get("triggering_event"):
+                candidate = _as_event(item["triggering_event"])
+                if candidate is not None and candidate.id not in seen:
+                    seen.add(candidate.id)
+                    events.append(EventView(candidate))
     resources: list[Mapping[str, str]] = []
     if model is not None:
         resources += [model.resource, *model.related]
@@ -538,7 +554,8 @@ def build_context(
         "_ui_url": ui_url,
         "secrets": SecretLookup(resolve_secret),
     }
-    context.update(_prefect_objects(resources))
+    if objects:
+        context.update(_prefect_objects(resources))
     if ui_url and "flow_run" in context:
         # not in Prefect's context, but seed 004's Slack template uses it
         context["flow_run_url"] = f"{ui_url.rstrip('/')}/runs/flow-run/{context['flow_run']['id']}"
@@ -585,6 +602,26 @@ def _compile(source: str) -> Template | TemplateProblem:
         return _ENV.from_string(tree)  # type: ignore[arg-type]
     except TemplateSyntaxError as exc:
         return TemplateProblem(exc.lineno or 1, exc.message or "syntax error")
+
+
+@lru_cache(maxsize=1024)
+def _variables(source: str) -> frozenset[str] | None:
+    try:
+        return frozenset(meta.find_undeclared_variables(_ENV.parse(convert_placeholders(source))))
+    except TemplateSyntaxError:
+        return None
+
+
+def template_variables(sources: Collection[str]) -> frozenset[str] | None:
+    """The context names the templates read, for `build_context(names=...)`; None (build everything) when a
+    template reads `message` (the default message uses the whole context) or does not parse."""
+    found: set[str] = set()
+    for source in sources:
+        names = _variables(source)
+        if names is None or "message" in names:
+            return None
+        found |= names
+    return frozenset(found)
 
 
 def validate_template(source: str) -> TemplateProblem | None:
@@ -634,8 +671,11 @@ class _Watchdog:
                     target=self._run, name="tocsin-template-watchdog", daemon=True
                 )
                 self._thread.start()
+            # the watchdog sleeps until the earliest deadline (finished ones are dropped when it wakes): wake it
+            # only when this one comes first, not on every render (each wake-up is a thread switch)
+            if not self._heap or deadline.at < self._heap[0][0]:
+                self._cond.notify()
             heapq.heappush(self._heap, (deadline.at, next(self._counter), deadline))
-            self._cond.notify()
         return deadline
 
     def disarm(self, deadline: _Deadline) -> None:
@@ -693,6 +733,23 @@ def _uses_message(source: str) -> bool:
     return "message" in meta.find_undeclared_variables(_ENV.parse(source))
 
 
+# Nodes of templates that only print values looked up in the context (`{{ event.id }}`, `{{ x['k'] }}`): they
+# cannot loop or call anything, so they render in time proportional to the data and skip the watchdog
+_STRAIGHT_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr, nodes.Getitem,
+                   nodes.Const)
+
+
+@lru_cache(maxsize=1024)
+def _may_run_long(source: str) -> bool:
+    """Whether the template needs the watchdog: anything but plain lookups (loops, calls, filters, tests,
+    operators, macros, ...) may."""
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError:
+        return True
+    return not all(type(node) in _STRAIGHT_NODES for node in [tree, *tree.find_all(nodes.Node)])
+
+
 def render(
     source: str,
     context: Mapping[str, Any],
@@ -705,9 +762,19 @@ def render(
     compiled = _compile(converted)
     if isinstance(compiled, TemplateProblem):
         raise TemplateRenderError(compiled.message, compiled.line)
-    variables = dict(context)
+    variables = context if isinstance(context, dict) else dict(context)
     if "message" not in variables and _uses_message(converted):
+        variables = dict(variables)
         variables["message"] = _render_default_message(variables, max_output_chars, timeout_seconds)
+    if not _may_run_long(converted):
+        try:
+            return _generate(compiled, variables, max_output_chars)
+        except TemplateRenderError:
+            raise
+        except SecurityError as exc:
+            raise TemplateRenderError(f"not allowed in templates: {exc}", _template_line(exc)) from None
+        except Exception as exc:  # any template error is the template's fault, reported, never a crash
+            raise TemplateRenderError(f"{type(exc).__name__}: {exc}", _template_line(exc)) from None
     deadline = _WATCHDOG.arm(timeout_seconds)
     try:
         try:

@@ -73,12 +73,33 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+_REDACTORS: dict[tuple[Any, ...], tuple[BlockModel | None, Redactor]] = {}
+_REDACTORS_MAX = 512
+
+
 def redactor_for(block: BlockModel | None, resolved: Iterable[str | None] = ()) -> Redactor:
     """A redactor for one delivery: the block's inline secrets plus values resolved by name (URLs, tokens).
 
     A secret URL is also redacted piecewise (path, query, long path segments): a service that echoes the path
     of an unknown webhook back would otherwise leak the token inside it.
+
+    Building one (compiling its pattern, splitting URLs) costs more than the rest of a webhook delivery, so it
+    is kept per block object (the vault keeps loaded blocks a few seconds) and resolved values, and shared:
+    do not mutate it; `Redactor.including` gives one that knows more values.
     """
+    resolved = tuple(resolved)
+    key = (id(block), *resolved)
+    cached = _REDACTORS.get(key)
+    if cached is not None and cached[0] is block:  # `is`: the cached entry keeps its block alive, so no id reuse
+        return cached[1]
+    redactor = _build_redactor(block, resolved)
+    if len(_REDACTORS) >= _REDACTORS_MAX:
+        _REDACTORS.clear()
+    _REDACTORS[key] = (block, redactor)
+    return redactor
+
+
+def _build_redactor(block: BlockModel | None, resolved: Iterable[str | None]) -> Redactor:
     values = list(block.secret_values()) if block is not None else []
     values += [v for v in resolved if v]
     for value in list(values):
@@ -170,7 +191,7 @@ class HttpSender:
         **kwargs: Any,
     ) -> DeliveryResult:
         """Send one request; 2xx -> DeliveryResult, anything else -> DeliveryError (see the module table)."""
-        redactor.add(url)
+        redactor = redactor.including([url])
         all_headers = {**(headers or {}), DELIVERY_ID_HEADER: delivery_id}
         timeout = httpx.Timeout(timeout_seconds) if timeout_seconds else httpx.USE_CLIENT_DEFAULT
         try:
