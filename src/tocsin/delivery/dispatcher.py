@@ -1,42 +1,75 @@
-"""The dispatcher with group commits: `tocsin.server.outbox.Dispatcher`'s rules (compare-and-set claims with a
-lease, per-destination limits, jittered backoff, Retry-After, dead letters, outcome events) with the database
-work of many deliveries done in one transaction per pass. Measured: two commits per delivery capped delivery at
-about 100/s, a separate settler thread at about 240/s (each commit queued behind the others on the write lock,
-and every GIL hand-over inside it waited behind the send threads).
+"""The dispatcher: sends the outbox rows `tocsin.delivery.planner.plan` wrote (one class; `Dispatcher` and
+`BatchingDispatcher` are the same).
 
-One pass of the dispatcher thread:
-1. settles every outcome the send threads have handed in since the last pass (row status, and the
-   tocsin.automation.action.* events of final outcomes, with an executemany);
+Rules:
+1. rows are claimed by compare-and-set; a claim lasts `outbox_claim_seconds` (longer than any notifier
+   timeout), after which an unsettled row (its process died mid-delivery) is due again;
+2. at most `outbox_per_destination` deliveries run at once per destination (block id, or action type);
+3. a retryable failure waits min(max, base * 2**(attempt-1)) scaled by a random factor in [0.5, 1] (jitter),
+   or exactly the Retry-After the destination asked for;
+4. a permanent failure, or the `outbox_max_attempts`-th failure, moves the row to `dead`, where the API lists
+   it and can retry it;
+5. every attempt carries the row id as its delivery id (X-Tocsin-Delivery-Id; PagerDuty dedup_key is the
+   firing id), so a re-sent attempt can be recognised by the receiver;
+6. the final outcome is written with its self-events (tocsin.automation.action.triggered and .executed or
+   .failed) in one transaction.
+
+One pass of the dispatcher thread (the database work of many deliveries in one transaction; measured: two
+commits per delivery capped delivery at about 100/s, a separate settler thread at about 240/s):
+1. settles every outcome the send threads have handed in since the last pass (row status, and the outcome
+   events of final outcomes, with an executemany);
 2. claims the due rows that fit under the per-destination and in-flight limits, by one compare-and-set
    `UPDATE ... RETURNING` (a row is taken only if it is still due, so two processes never claim the same row);
    it claims only when at least half the capacity is free, so claims come in batches;
-3. commits 1 and 2 together, then starts the claimed sends and wakes the evaluator for the outcome events;
+3. commits 1 and 2 together, then queues the claimed sends and wakes the evaluator for the outcome events;
 4. sleeps until the next row becomes due, an outcome arrives, or the planner commits new rows (`notify`).
 A crash between a send and the commit of its outcome leaves the row claimed; it is re-sent with the same
 delivery id when the lease expires.
+
+The per-delivery work of a send thread is kept small (measured with tests/delivery/cpu_bench.py): the parsed
+action and the context names its templates read are cached per action JSON, the notifier per block type and the
+redactor per block (`redactor_for`); HTTP goes through `LeanHttpSender`; outcome events are written as JSON
+directly (the engine builds them, so they are well-formed `ReceivedEvent`s without a pydantic round-trip).
+The in-flight counts are the dispatcher thread's alone (a claim adds one, a collected outcome takes it away).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import queue
+import random
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from tocsin.server.outbox import Dispatcher
+from tocsin.delivery.planner import NAMESPACE
+from tocsin.errors import DeliveryError, TocsinError
 from tocsin.store import outbox as outbox_rows
 from tocsin.store.events import insert_events
 from tocsin.store.tables import outbox
 from tocsin.store.timeutil import to_us
 
+if TYPE_CHECKING:
+    from tocsin.clock import Clock
+    from tocsin.schemas.actions import ActionBase
+    from tocsin.server.metrics import Metrics
+    from tocsin.server.settings import Settings
+    from tocsin.server.vault import Vault
+    from tocsin.store import Store
+
 log = logging.getLogger("tocsin.delivery.dispatcher")
 FETCH_ROWS = 500  # due rows read per pass
-QUEUE_PER_WORKER = 2  # claimed rows allowed per send worker (claimed rows wait in the pool's queue)
+QUEUE_PER_WORKER = 2  # claimed rows allowed per send worker (claimed rows wait in the send queue)
 GAUGE_SECONDS = 1.0  # how often the pending-rows gauge is refreshed
+PREPARED_MAX = 1024  # parsed actions kept
+SETTLE_SECONDS = 0.005  # longest an outcome waits for others to be written with (while others are in flight)
+NEXT_DUE_SECONDS = 0.05  # how long the next due time read from the database is trusted (other processes' rows)
 
 
 @dataclass(frozen=True)
@@ -45,72 +78,146 @@ class _Claimed:
     action_index: int
     action: str
     destination: str
-    attempts: int
+    attempts: int  # as before this claim
 
 
 @dataclass
 class _Outcome:
-    row: Any
-    item: dict[str, Any]
+    row: _Claimed
     attempts: int
-    status: str
-    error: str | None
-    status_code: int | None
-    now: datetime
+    status: str | None  # None: nothing to settle (the attempt was not made or its bookkeeping failed)
+    error: str | None = None
+    status_code: int | None = None
+    now: datetime | None = None
     delay: float = 0.0
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: tuple[tuple[Any, ...], ...] = ()
 
 
-class BatchingDispatcher(Dispatcher):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+@dataclass(frozen=True)
+class _Prepared:
+    """An action parsed once per distinct action JSON, with the context names its templates read."""
+
+    action: ActionBase
+    kind: str
+    names: frozenset[str] | None
+
+
+class Dispatcher:
+    def __init__(self, store: Store, clock: Clock, settings: Settings, metrics: Metrics, vault: Vault,
+                 on_events: Any) -> None:
         from tocsin.delivery.http import LeanHttpSender
 
-        self._http = LeanHttpSender()  # used by Dispatcher._perform for every HTTP channel
+        self.store, self.clock, self.settings, self.metrics, self.vault = store, clock, settings, metrics, vault
+        self.on_events = on_events  # wakes the evaluator: outcome events are events like any other
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._inflight: dict[str, int] = {}  # per destination; the dispatcher thread's alone
+        self._sends: queue.SimpleQueue[_Claimed | None] = queue.SimpleQueue()
         self._outcomes: list[_Outcome] = []
         self._outcomes_lock = threading.Lock()
         self._gauge_at = 0.0
+        self._unsettled: list[_Outcome] = []  # collected, not yet written (the dispatcher thread's)
+        self._unsettled_since = 0.0
+        self._next_due_us: int | None = None  # the next row due after now, as last read
+        self._next_due_read = 0.0  # monotonic time after which it is read again
+        self._thread = threading.Thread(target=self._run, name="tocsin-dispatch", daemon=True)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"tocsin-send-{i}", daemon=True)
+            for i in range(settings.outbox_workers)
+        ]
+        self._http = LeanHttpSender()  # every HTTP channel
+        self._prefect: Any = None  # tocsin.delivery.prefect.PrefectActions, made on first use
+        self._prepared: dict[str, _Prepared] = {}
+        self._notifiers: dict[str, Any] = {}
+        redactor = getattr(vault, "redactor", None)
+        self._redact = redactor.redact if redactor is not None else str  # secret values never in events
+
+    def start(self) -> None:
+        for worker in self._workers:
+            worker.start()
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
 
     def stop(self) -> None:
-        super().stop()  # stops the passes and waits for the attempts in flight, which hand in their outcomes
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        for _ in self._workers:  # queued rows that have not started are left claimed: their lease expires
+            self._sends.put(None)
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join()  # the attempts in flight hand in their outcomes
         try:
             self._pass(claim=False)
         except Exception:
             log.exception("settling the last outcomes failed; their claims expire and they are retried")
 
+    # -- the dispatcher thread ------------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self._wake.clear()
                 if self._pass(claim=True):
                     continue
-                now_us = to_us(self.clock.now())
-                with self.store.reader.connect() as conn:
-                    next_us = conn.execute(
-                        select(func.min(outbox.c.next_attempt_us)).where(
-                            outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
-                            outbox.c.next_attempt_us > now_us,
-                        )
-                    ).scalar()
-                    if time.monotonic() - self._gauge_at > GAUGE_SECONDS:
-                        self._gauge_at = time.monotonic()
-                        self.metrics.outbox_pending.set(outbox_rows.pending_count(conn))
-                timeout = 60.0 if next_us is None else max(0.0005, min(60.0, (next_us - now_us) / 1e6))
-                self._wake.wait(timeout)
+                self._wake.wait(self._sleep_seconds())
             except Exception:
                 log.exception("dispatch pass failed")
                 self._stop.wait(0.5)
 
+    def _sleep_seconds(self) -> float:
+        """Until the next row is due (read again at most every NEXT_DUE_SECONDS, or when the time read has
+        passed), or until the oldest outcome waiting must be settled."""
+        now = time.monotonic()
+        now_us = to_us(self.clock.now())
+        if now >= self._next_due_read or (self._next_due_us is not None and self._next_due_us <= now_us):
+            with self.store.reader.connect() as conn:
+                self._next_due_us = conn.execute(
+                    select(func.min(outbox.c.next_attempt_us)).where(
+                        outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
+                        outbox.c.next_attempt_us > now_us,
+                    )
+                ).scalar()
+                if now - self._gauge_at > GAUGE_SECONDS:
+                    self._gauge_at = now
+                    self.metrics.outbox_pending.set(outbox_rows.pending_count(conn))
+            self._next_due_read = now + NEXT_DUE_SECONDS
+        next_us = self._next_due_us
+        timeout = 60.0 if next_us is None else max(0.0005, min(60.0, (next_us - now_us) / 1e6))
+        if self._unsettled:
+            timeout = max(0.0005, min(timeout, self._unsettled_since + SETTLE_SECONDS - now))
+        return timeout
+
     def _pass(self, claim: bool) -> bool:
-        """Steps 1-3; True when due rows were left only because the fetch was full."""
+        """Steps 1-3; True when due rows were left only because the fetch was full.
+
+        Outcomes are written when the pass claims too (at least half the capacity is free), when the oldest has
+        waited SETTLE_SECONDS, or when nothing else is in flight: about one transaction per half capacity of
+        deliveries under load instead of one per outcome."""
         with self._outcomes_lock:
             outcomes, self._outcomes = self._outcomes, []
-        with self._lock:
-            counts = dict(self._inflight)
+        counts = self._inflight
+        for o in outcomes:
+            left = counts[o.row.destination] - 1
+            if left:
+                counts[o.row.destination] = left
+            else:
+                del counts[o.row.destination]
+            if o.status is not None:
+                if not self._unsettled:
+                    self._unsettled_since = time.monotonic()
+                self._unsettled.append(o)
         capacity = self.settings.outbox_workers * QUEUE_PER_WORKER
         room = capacity - sum(counts.values())
-        claim = claim and room >= capacity // 2
-        if not outcomes and not claim:
+        claim = claim and room >= capacity // 2 and not self._stop.is_set()
+        to_settle: list[_Outcome] = []
+        if self._unsettled and (claim or not claim and (
+            not counts or self._stop.is_set() or time.monotonic() - self._unsettled_since >= SETTLE_SECONDS
+        )):
+            to_settle, self._unsettled = self._unsettled, []
+        if not to_settle and not claim:
             return False
         now_us = to_us(self.clock.now())
         fetch = min(FETCH_ROWS, room * 4)  # a few more than there is room for: some destinations may be full
@@ -118,8 +225,8 @@ class BatchingDispatcher(Dispatcher):
         claimed: list[Any] = []
         settled: list[_Outcome] = []
         with self.store.write() as conn:
-            if outcomes:
-                settled = self._settle_rows(conn, outcomes)
+            if to_settle:
+                settled = self._settle_rows(conn, to_settle)
             if claim:
                 limit = self.settings.outbox_per_destination
                 full = sorted(d for d, n in counts.items() if n >= limit)  # their rows cannot start now
@@ -131,27 +238,28 @@ class BatchingDispatcher(Dispatcher):
                     query = query.where(outbox.c.destination.not_in(full))
                 rows = conn.execute(query.order_by(outbox.c.next_attempt_us).limit(fetch)).all()
                 picked = []
+                planned = dict(counts)
                 for row in rows:
                     if len(picked) >= room:
                         break
-                    if counts.get(row.destination, 0) >= self.settings.outbox_per_destination:
+                    if planned.get(row.destination, 0) >= limit:
                         continue  # woken again when one of this destination's deliveries finishes
-                    counts[row.destination] = counts.get(row.destination, 0) + 1
+                    planned[row.destination] = planned.get(row.destination, 0) + 1
                     picked.append(row.id)
                 if picked:
                     claimed = self._claim(conn, picked, now_us)
-        rows_claimed = [
-            _Claimed(r.id, r.action_index, r.action, r.destination, r.attempts - 1) for r in claimed
-        ]  # `attempts` as before the claim, as Dispatcher._deliver expects
-        with self._lock:
-            for row in rows_claimed:
-                self._inflight[row.destination] += 1
-        for row in rows_claimed:
-            self._pool.submit(self._deliver, row)
+        for r in claimed:
+            counts[r.destination] = counts.get(r.destination, 0) + 1
+            self._sends.put(_Claimed(r.id, r.action_index, r.action, r.destination, r.attempts - 1))
+        for o in settled:  # retries come due at their own time: wake up for them
+            if o.status == outbox_rows.PENDING:
+                next_us = to_us(o.now) + int(o.delay * 1e6)  # type: ignore[arg-type]
+                if self._next_due_us is None or next_us < self._next_due_us:
+                    self._next_due_us = next_us
         self._after_settle(settled)
         # a full fetch may hide startable rows of other destinations: look again (this pass's destinations that
         # filled up are left out next time, so the loop ends); a fetch that started nothing waits for a wake-up
-        return bool(rows_claimed) and len(rows) == fetch and len(rows_claimed) < room
+        return bool(claimed) and len(rows) == fetch and len(claimed) < room
 
     def _claim(self, conn: Any, ids: list[str], now_us: int) -> list[Any]:
         # compare-and-set for the whole batch: a row is taken only if it is still due (pending, or claimed by a
@@ -183,39 +291,13 @@ class BatchingDispatcher(Dispatcher):
             ).all()
         )
 
-    # -- outcomes -------------------------------------------------------------------------------------------------
-    def _settle(
-        self,
-        row: Any,
-        item: dict[str, Any],
-        attempts: int,
-        status: str,
-        error: str | None,
-        status_code: int | None,
-        delay: float = 0.0,
-    ) -> None:
-        """Called by a send thread: hand the outcome to the next pass (built here, off the dispatcher thread)."""
-        outcome = _Outcome(row, item, attempts, status, error, status_code, self.clock.now(), delay)
-        if status in (outbox_rows.DELIVERED, outbox_rows.DEAD):
-            outcome.events = self._outcome_events(
-                row, item, status, error, status_code, attempts, outcome.now
-            )
-        with self._outcomes_lock:
-            self._outcomes.append(outcome)
-        self._wake.set()
-
     def _settle_rows(self, conn: Any, batch: list[_Outcome]) -> list[_Outcome]:
-        params = [
-            {
-                "b_id": o.row.id,
-                "b_attempts": o.attempts,
-                "b_status": o.status,
-                "b_error": o.error,
-                "b_updated": to_us(o.now),
-                "b_next": to_us(o.now) + int(o.delay * 1e6),
-            }
-            for o in batch
-        ]
+        params = []
+        for o in batch:
+            assert o.now is not None
+            now_us = to_us(o.now)
+            params.append({"b_id": o.row.id, "b_attempts": o.attempts, "b_status": o.status, "b_error": o.error,
+                           "b_updated": now_us, "b_next": now_us + int(o.delay * 1e6)})
         changed = conn.execute(_SETTLE, params).rowcount
         if changed == len(batch):
             settled = batch
@@ -229,19 +311,195 @@ class BatchingDispatcher(Dispatcher):
     def _after_settle(self, settled: list[_Outcome]) -> None:
         for o in settled:
             level = logging.WARNING if o.status == outbox_rows.DEAD else logging.INFO
-            log.log(
-                level,
-                "delivery %s",
-                o.status,
-                extra={
-                    "delivery_id": o.row.id,
-                    "attempts": o.attempts,
-                    "status_code": o.status_code,
-                    "error": o.error,
-                },
-            )
+            if log.isEnabledFor(level):
+                log.log(level, "delivery %s", o.status, extra={"delivery_id": o.row.id, "attempts": o.attempts,
+                                                               "status_code": o.status_code, "error": o.error})
         if any(o.events for o in settled):
             self.on_events()
+
+    # -- send threads ---------------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            row = self._sends.get()
+            if row is None:
+                return
+            if self._stop.is_set():
+                self._hand_in(_Outcome(row, row.attempts + 1, None))  # not started; the lease expires
+                continue
+            self._deliver(row)
+
+    def _hand_in(self, outcome: _Outcome) -> None:
+        with self._outcomes_lock:
+            self._outcomes.append(outcome)
+        self._wake.set()
+
+    def _deliver(self, row: _Claimed) -> None:
+        attempts = row.attempts + 1
+        outcome = _Outcome(row, attempts, None)
+        try:
+            item = json.loads(row.action)
+            status_code: int | None = None
+            try:
+                try:
+                    status_code = self._perform(item, row.id)
+                    outcome = self._outcome(row, item, attempts, outbox_rows.DELIVERED, None, status_code)
+                except DeliveryError as exc:
+                    status_code = exc.status_code
+                    if exc.permanent or attempts >= self.settings.outbox_max_attempts:
+                        outcome = self._outcome(row, item, attempts, outbox_rows.DEAD, str(exc), status_code)
+                    else:
+                        outcome = self._outcome(row, item, attempts, outbox_rows.PENDING, str(exc), status_code,
+                                                delay=self._backoff(attempts, exc.retry_after))
+                except TocsinError as exc:  # template, validation, missing block or secret: retrying cannot help
+                    outcome = self._outcome(row, item, attempts, outbox_rows.DEAD, str(exc), None)
+            except Exception:  # noqa: BLE001 - the claim expires and the row is retried
+                log.exception("delivery bookkeeping failed", extra={"delivery_id": row.id})
+        finally:
+            self._hand_in(outcome)
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, 3600.0)
+        base = self.settings.outbox_backoff_seconds * (2 ** (attempts - 1))
+        return min(self.settings.outbox_backoff_max_seconds, base) * random.uniform(0.5, 1.0)
+
+    def _prepare(self, action: dict[str, Any]) -> _Prepared:
+        key = json.dumps(action, sort_keys=True, separators=(",", ":"))
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            from tocsin.schemas.actions import parse_action
+            from tocsin.templating import template_variables
+
+            parsed = parse_action(action)  # ValidationFailed (a TocsinError): dead, and not cached
+            names = None
+            if parsed.type in ("send-notification", "call-webhook"):
+                names = template_variables([source for _, source in parsed.template_fields()])
+            prepared = _Prepared(parsed, parsed.type, names)
+            if len(self._prepared) >= PREPARED_MAX:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return prepared
+
+    def _notifier(self, block_type: str) -> Any:
+        notifier = self._notifiers.get(block_type)
+        if notifier is None:  # notifiers keep no state between sends
+            from tocsin.notifications import notifier_for
+
+            notifier = notifier_for(block_type, http=self._http, resolve_secret=self.vault.resolve)
+            self._notifiers[block_type] = notifier
+        return notifier
+
+    def _perform(self, item: dict[str, Any], delivery_id: str) -> int | None:
+        from tocsin import templating
+
+        prepared = self._prepare(item["action"])
+        action, kind = prepared.action, prepared.kind
+        if kind == "do-nothing":
+            return None
+        if kind in ("pause-automation", "resume-automation"):
+            from tocsin.server import services
+
+            target = getattr(action, "automation_id", None) or item["automation"]["id"]
+            services.set_enabled(self.store, self.clock, str(target), {"enabled": kind == "resume-automation"})
+            self.on_events()
+            return None
+        context = templating.build_context(item["automation"], item["firing"], item.get("event"),
+                                           resolve_secret=self.vault.resolve, names=prepared.names)
+        try:
+            rendered = templating.render_action(action, context)
+        except templating.TemplateRenderError as exc:
+            item["template_error"] = str(exc)  # reported in the .failed event
+            raise
+        if item.get("drill"):
+            from tocsin.delivery.drill import mark_rendered
+
+            rendered = mark_rendered(kind, rendered)
+        if kind not in ("send-notification", "call-webhook"):
+            if self._prefect is None:
+                from tocsin.delivery.prefect import PrefectActions
+
+                self._prefect = PrefectActions(self.vault)
+            return self._prefect.run(action, item, delivery_id, self.clock.now(), rendered)  # type: ignore[no-any-return]
+        block_type, block = self.vault.load_block(str(action.block_document_id))  # type: ignore[attr-defined]
+        if kind == "call-webhook":
+            if block_type != "webhook":
+                raise DeliveryError(f"call-webhook needs a 'webhook' block, got {block_type!r}", permanent=True)
+            result = self._notifier(block_type).send(block, "", rendered["payload"], delivery_id=delivery_id,
+                                                     headers=rendered.get("headers") or None)
+        else:
+            from tocsin.notifications import NOTIFICATION_BLOCK_TYPES
+
+            if block_type not in NOTIFICATION_BLOCK_TYPES:
+                raise DeliveryError(f"block type {block_type!r} cannot send notifications", permanent=True)
+            extra = {"dedup_key": item["firing"]["id"]} if block_type.startswith("pager-duty") else {}
+            result = self._notifier(block_type).send(block, rendered["subject"], rendered["body"],
+                                                     delivery_id=delivery_id, **extra)
+        return result.status_code  # type: ignore[no-any-return]
+
+    # -- outcomes -------------------------------------------------------------------------------------------------
+    def _outcome(self, row: _Claimed, item: dict[str, Any], attempts: int, status: str, error: str | None,
+                 status_code: int | None, delay: float = 0.0) -> _Outcome:
+        now = self.clock.now()
+        outcome = _Outcome(row, attempts, status, error, status_code, now, delay)
+        if status in (outbox_rows.DELIVERED, outbox_rows.DEAD):
+            outcome.events = self._outcome_events(row, item, status, error, status_code, attempts, now)
+        return outcome
+
+    def _outcome_events(self, row: Any, item: dict[str, Any], status: str, error: str | None,
+                        status_code: int | None, attempts: int, now: datetime) -> tuple[tuple[Any, ...], ...]:
+        """Event rows (tuples in tocsin.store.events column order) of tocsin.automation.action.triggered and
+        .executed / .failed, serialised as ReceivedEvent.model_dump_json would."""
+        automation = item["automation"]
+        resource = {"prefect.resource.id": f"prefect.automation.{automation['id']}",
+                    "prefect.resource.name": automation.get("name") or ""}
+        related = [{"prefect.resource.id": f"prefect.event.{item['triggered_event_id']}",
+                    "prefect.resource.role": "automation-triggered-event"}]
+        event = item.get("event") or {}
+        if event.get("id"):
+            related.append({"prefect.resource.id": f"prefect.event.{event['id']}",
+                            "prefect.resource.role": "triggering-event"})
+        payload: dict[str, Any] = {"action_index": row.action_index, "action_type": item["action"].get("type"),
+                                   "invocation": row.id, "attempts": attempts, "status_code": status_code}
+        if error:
+            payload["reason"] = self._redact(error)
+        if item.get("template_error"):
+            payload["template_error"] = self._redact(item["template_error"])
+        if item.get("drill"):
+            payload["drill"] = True
+        stamp = _stamp(now)
+        now_us = to_us(now)
+        middle = _dumps({"resource": resource, "related": related, "payload": payload})[1:-1]
+        resource_id = resource["prefect.resource.id"]
+        out = []
+        for kind in ("triggered", "executed" if status == outbox_rows.DELIVERED else "failed"):
+            name = f"tocsin.automation.action.{kind}"
+            event_id = _uuid5(f"{row.id}:{kind}")
+            body = (f'{{"occurred":"{stamp}","event":"{name}",{middle},"id":"{event_id}","follows":null,'
+                    f'"received":"{stamp}"}}')
+            out.append((event_id, now_us, now_us, name, resource_id, body))
+        return tuple(out)
+
+
+BatchingDispatcher = Dispatcher  # the name app.py and tocsin.server.processes construct
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _uuid5(name: str) -> str:
+    """str(uuid.uuid5(NAMESPACE, name)) without building UUID objects."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def _stamp(now: datetime) -> str:
+    """A datetime as pydantic writes it in JSON: UTC, ISO 8601, `Z`."""
+    return now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # rows are settled only by the attempt that claimed them (same attempt count, still delivering)
