@@ -3,9 +3,11 @@ stored and evaluated like any other, so automations can alert on them (meta-aler
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from tocsin.schemas.events import ReceivedEvent
@@ -52,40 +54,66 @@ def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: s
 
     `triggering_json` is the triggering event's stored JSON when the caller has it (the evaluation step read
     it from `events`): it is spliced into the payload as is instead of being serialised again."""
-    trigger = firing.trigger
-    aid = str(firing.automation_id)
-    resource = {"prefect.resource.id": automation_resource_id(aid), "prefect.resource.name": name}
-    posture = getattr(trigger, "posture", None)
+    resource_id = automation_resource_id(firing.automation_id_text)
+    resource = ['{"prefect.resource.id":', _json(resource_id), ',"prefect.resource.name":', _json(name)]
+    posture = getattr(firing.trigger, "posture", None)
     if posture is not None:
-        resource["prefect.posture"] = getattr(posture, "value", str(posture))
-    related = []
+        value = getattr(posture, "value", _MISSING)
+        resource += (',"prefect.posture":', _json(str(posture) if value is _MISSING else value))
     triggering = firing.triggering_event
     if triggering is not None:
-        related.append({"prefect.resource.id": f"prefect.event.{triggering.id}",
-                        "prefect.resource.role": "triggering-event"})
+        related = ('[{"prefect.resource.id":' + _json(f"prefect.event.{triggering.id}")
+                   + ',"prefect.resource.role":"triggering-event"}]')
         if triggering_json is None:
             triggering_json = triggering.model_dump_json()
     else:
+        related = "[]"
         triggering_json = "null"
-    event_id = str(uuid.uuid5(_NAMESPACE, f"{firing.id}:triggered"))
-    # the same JSON (keys in the same order) as json.dumps of the event dict, written out piecewise so the
-    # triggering event's JSON is not parsed and serialised again
+    firing_id = firing.id_text
+    event_id = _uuid5_text(f"{firing_id}:triggered")
+    labels = firing.triggering_labels
+    now_iso, now_us = _now_stamps(now)
+    # the same JSON (keys in the same order) as json.dumps of the event dict with separators (",", ":"),
+    # written out piecewise so the triggering event's JSON is not parsed and serialised again
     body = "".join((
-        '{"occurred":"', _iso(firing.triggered), '","event":"', TRIGGERED, '","resource":', _dumps(resource),
-        ',"related":', _dumps(related), ',"payload":{"firing_id":"', str(firing.id), '","triggering_labels":',
-        _dumps(dict(firing.triggering_labels)), ',"triggering_event":', triggering_json, '},"id":"', event_id,
-        '","follows":null,"received":"', _iso(now), '"}',
+        '{"occurred":"', _iso(firing.triggered), '","event":"', TRIGGERED, '","resource":', *resource,
+        '},"related":', related, ',"payload":{"firing_id":', _json(firing_id), ',"triggering_labels":',
+        _COMPACT.encode(labels if type(labels) is dict else dict(labels)), ',"triggering_event":',
+        triggering_json, '},"id":"', event_id, '","follows":null,"received":"', now_iso, '"}',
     ))
-    return {"id": event_id, "occurred_us": to_us(firing.triggered), "received_us": to_us(now), "event": TRIGGERED,
-            "resource_id": resource["prefect.resource.id"], "body": body}
+    return {"id": event_id, "occurred_us": to_us(firing.triggered), "received_us": now_us, "event": TRIGGERED,
+            "resource_id": resource_id, "body": body}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+_MISSING = object()
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(value, separators=(",", ":")) uses
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+_last_now: tuple[datetime, str, int] | None = None
+
+
+def _json(value: Any) -> str:
+    return encode_basestring_ascii(value) if isinstance(value, str) else _COMPACT.encode(value)
+
+
+def _uuid5_text(name: str) -> str:
+    """`str(uuid.uuid5(_NAMESPACE, name))`, formatted straight from the SHA-1 digest."""
+    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+
+
+def _now_stamps(now: datetime) -> tuple[str, int]:
+    """`_iso(now)` and `to_us(now)`, kept for the last `now` (one evaluation step stamps all its firings)."""
+    global _last_now
+    last = _last_now
+    if last is None or last[0] is not now:
+        last = _last_now = (now, _iso(now), to_us(now))
+    return last[1], last[2]
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if when.tzinfo is not timezone.utc:
+        when = when.astimezone(timezone.utc)
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def is_about_own_outcome(firing: Firing) -> bool:

@@ -22,12 +22,31 @@ class Firing:
     triggering_value: Any = None
     trigger_states: frozenset[str] = frozenset({"Triggered"})
     id: UUID = field(default_factory=uuid4)
+    # (id, its text, automation_id, its text): a firing's ids are formatted once, not at every use; copied by
+    # dataclasses.replace, and recomputed when either id is no longer the one the texts were made from
+    _id_texts: tuple[UUID, str, UUID, str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def id_text(self) -> str:
+        """`str(self.id)`, computed once."""
+        texts = self._id_texts
+        if texts is None or texts[0] is not self.id or texts[2] is not self.automation_id:
+            texts = self._id_texts = (self.id, str(self.id), self.automation_id, str(self.automation_id))
+        return texts[1]
+
+    @property
+    def automation_id_text(self) -> str:
+        """`str(self.automation_id)`, computed once."""
+        texts = self._id_texts
+        if texts is None or texts[0] is not self.id or texts[2] is not self.automation_id:
+            texts = self._id_texts = (self.id, str(self.id), self.automation_id, str(self.automation_id))
+        return texts[3]
 
     def to_json(self) -> dict[str, Any]:
         """JSON form, as templates and the API see it (Prefect's Firing shape)."""
         return {
-            "id": str(self.id),
-            "automation_id": str(self.automation_id),
+            "id": self.id_text,
+            "automation_id": self.automation_id_text,
             "trigger_path": self.trigger_path,
             "trigger": self.trigger.model_dump(mode="json") if self.trigger is not None else None,
             "trigger_states": sorted(self.trigger_states),
