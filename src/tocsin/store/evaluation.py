@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tocsin.store import events as event_rows
 from tocsin.store.tables import (
@@ -93,29 +93,46 @@ def load_state(conn: Connection, now: datetime) -> LoadedState:
     return LoadedState(row.cursor, row.version, snapshot, triggers)
 
 
+# statements built once: building a Core statement (and its cache key) costs more than running it
+def _set_cursor(*clock: str) -> Any:
+    c = evaluation.c
+    return (update(evaluation).where(c.partition == bindparam("w_partition"), c.version == bindparam("w_version"))
+            .values(cursor=bindparam("w_cursor"), version=bindparam("w_new_version"),
+                    **{name: bindparam("w_" + name) for name in clock}))
+
+
+_SET_CURSOR = _set_cursor()
+_SET_CURSOR_AND_CLOCK = _set_cursor("events_clock", "events_clock_updated")
+_UNLOAD_TRIGGER = delete(loaded_triggers).where(loaded_triggers.c.automation_id == bindparam("a"))
+_DELETE_NEXT_RUN = delete(next_runs).where(next_runs.c.automation_id == bindparam("a"),
+                                           next_runs.c.trigger_path == bindparam("p"))
+_INSERT = {table.name: insert(table) for table in (loaded_triggers, firings, trigger_buckets, child_firings,
+                                                   parked_events, next_runs)}
+
+
 def commit_step(conn: Connection, version: int, store: InMemoryStateStore, step: Step) -> bool:
     """Write one step if nobody else has since `version`. Returns False (and writes nothing; the caller
     rolls back) when the version moved: another process evaluates now."""
-    values: dict[str, Any] = {"cursor": step.new_cursor, "version": version + 1}
+    values: dict[str, Any] = {"w_partition": PARTITION, "w_version": version, "w_cursor": step.new_cursor,
+                              "w_new_version": version + 1}
     if step.changes.clock:
-        values["events_clock"] = store.events_clock.isoformat() if store.events_clock else None
-        values["events_clock_updated"] = (
+        values["w_events_clock"] = store.events_clock.isoformat() if store.events_clock else None
+        values["w_events_clock_updated"] = (
             store.events_clock_updated.isoformat() if store.events_clock_updated else None
         )
-    moved = conn.execute(
-        update(evaluation).where(evaluation.c.partition == PARTITION, evaluation.c.version == version).values(**values)
-    ).rowcount
+    moved = conn.execute(_SET_CURSOR_AND_CLOCK if step.changes.clock else _SET_CURSOR, values).rowcount
     if moved != 1:
         return False
     _write_changes(conn, store, step.changes)
-    for aid in step.triggers_unloaded | set(step.triggers_loaded):
-        conn.execute(delete(loaded_triggers).where(loaded_triggers.c.automation_id == aid))
+    unloaded = step.triggers_unloaded | set(step.triggers_loaded)
+    if unloaded:
+        conn.execute(_UNLOAD_TRIGGER, [{"a": aid} for aid in unloaded])
     if step.triggers_loaded:
-        conn.execute(insert(loaded_triggers), [
+        conn.execute(_INSERT["loaded_triggers"], [
             {"automation_id": a, "trigger": json.dumps(t)} for a, t in step.triggers_loaded.items()])
     if step.firings:
         docs = step.firing_json or [f.to_json() for f in step.firings]
-        conn.execute(insert(firings), [_firing_row(f, d) for f, d in zip(step.firings, docs)])
+        conn.execute(_INSERT["firings"], [_firing_row(f, d) for f, d in zip(step.firings, docs)])
     if step.outbox:
         from tocsin.store.tables import outbox
 
@@ -125,11 +142,12 @@ def commit_step(conn: Connection, version: int, store: InMemoryStateStore, step:
 
 
 def _firing_row(firing: Firing, doc: dict[str, Any]) -> dict[str, Any]:
+    event = firing.triggering_event
     return {
-        "id": str(firing.id),
-        "automation_id": str(firing.automation_id),
+        "id": firing.id_text,
+        "automation_id": firing.automation_id_text,
         "triggered_us": to_us(firing.triggered),
-        "event_id": str(firing.triggering_event.id) if firing.triggering_event else None,
+        "event_id": str(event.id) if event else None,
         "data": json.dumps(doc),
     }
 
@@ -141,7 +159,7 @@ def _write_changes(conn: Connection, store: InMemoryStateStore, changes: Changes
         _delete_many(conn, trigger_buckets, ("automation_id", "trigger_path", "bucket_key"), keys)
         present = [store.buckets[ident] for ident in changes.buckets if ident in store.buckets]
         if present:
-            conn.execute(insert(trigger_buckets), [
+            conn.execute(_INSERT["trigger_buckets"], [
                 {"automation_id": str(b.automation_id), "trigger_path": b.trigger_path,
                  "bucket_key": json.dumps(list(b.key)), "start_us": to_us(b.start), "end_us": to_us(b.end),
                  "count": b.count, "data": json.dumps(b.to_json())}
@@ -158,30 +176,32 @@ def _write_changes(conn: Connection, store: InMemoryStateStore, changes: Changes
                 rows.append({"automation_id": str(parent[0]), "parent_path": parent[1], "child_path": child,
                              "data": json.dumps(record.to_json())})
         if rows:
-            conn.execute(insert(child_firings), rows)
+            conn.execute(_INSERT["child_firings"], rows)
     # 3. parked followers
     if changes.parked:
         conn.execute(delete(parked_events).where(parked_events.c.id.in_([str(i) for i in changes.parked])))
         rows = [{"id": str(i), "data": store.parked[i].model_dump_json()} for i in changes.parked
                 if i in store.parked]
         if rows:
-            conn.execute(insert(parked_events), rows)
+            conn.execute(_INSERT["parked_events"], rows)
     # 4. proactive next runs
     if changes.next_runs:
-        for aid, path in changes.next_runs:
-            conn.execute(delete(next_runs).where(next_runs.c.automation_id == str(aid),
-                                                 next_runs.c.trigger_path == path))
+        conn.execute(_DELETE_NEXT_RUN, [{"a": str(aid), "p": path} for aid, path in changes.next_runs])
         rows = [{"automation_id": str(a), "trigger_path": p, "due": store.next_runs[(a, p)].isoformat()}
                 for a, p in changes.next_runs if (a, p) in store.next_runs]
         if rows:
-            conn.execute(insert(next_runs), rows)
+            conn.execute(_INSERT["next_runs"], rows)
+
+
+_DELETE_MANY: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 def _delete_many(conn: Connection, table: Any, columns: Sequence[str], keys: list[dict[str, str]]) -> None:
-    from sqlalchemy import bindparam
-
-    cols = [table.c[name] for name in columns]
-    stmt = delete(table).where(cols[0] == bindparam("a"), cols[1] == bindparam("p"), cols[2] == bindparam("k"))
+    stmt = _DELETE_MANY.get((table.name, tuple(columns)))
+    if stmt is None:
+        cols = [table.c[name] for name in columns]
+        stmt = delete(table).where(cols[0] == bindparam("a"), cols[1] == bindparam("p"), cols[2] == bindparam("k"))
+        _DELETE_MANY[(table.name, tuple(columns))] = stmt
     conn.execute(stmt, keys)
 
 
