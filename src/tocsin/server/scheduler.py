@@ -214,7 +214,7 @@ class EvaluationWorker:
         """Run stored events (seq, JSON) through the evaluator, in order."""
         lifecycle = self_events.LIFECYCLE
         for seq, body in rows:
-            event = ReceivedEvent.model_validate_json(body)
+            event = event_rows.parse_stored_event(body)  # engine-written: no full re-validation
             if event.event in lifecycle:
                 self._sync_automation(ev, event, step)
             found = ev.on_event(event)
@@ -241,7 +241,7 @@ class EvaluationWorker:
         rows = []
         for f, _ in firings:
             e = f.triggering_event
-            rows.append(self_events.triggered_event(f, self.names.get(str(f.automation_id), ""), now,
+            rows.append(self_events.triggered_event(f, self.names.get(f.automation_id_text, ""), now,
                                                     bodies.get(str(e.id)) if e is not None else None))
         return rows
 
@@ -347,7 +347,7 @@ class EvaluationWorker:
             if received is not None:
                 self.metrics.event_to_firing.observe((wall_done - received).total_seconds())
         for f in step.firings:
-            log.info("automation fired", extra={"automation_id": str(f.automation_id), "firing_id": str(f.id)})
+            log.info("automation fired", extra={"automation_id": f.automation_id_text, "firing_id": f.id_text})
         if step.outbox and self.on_outbox is not None:
             self.on_outbox()
         if not at_end and triggered:
