@@ -8,9 +8,10 @@ One step:
    automation, so automation changes take effect at a definite point of the event stream;
 3. run each event through `Evaluator.on_event`; if the evaluator's next deadline has passed, `on_tick`;
 4. drop firings about the automation's own outcomes (loop protection);
-5. in ONE transaction: evaluate the events committed since step 1 (under the write lock), append the firings'
-   tocsin.automation.triggered events and evaluate them too (meta-alerting, bounded depth), advance the cursor
-   (compare-and-set on the version), persist the evaluator's state changes, write the firings.
+5. build the firings' rows, their tocsin.automation.triggered events and their outbox rows, then in ONE
+   transaction: append those events and, when nothing else was committed since step 1, evaluate them too
+   (meta-alerting, bounded depth), advance the cursor (compare-and-set on the version), persist the
+   evaluator's state changes, write the firings and the outbox rows. The write lock is held only for that.
 If the transaction fails, the in-memory evaluator is thrown away and restored from the database, which still
 holds the state that matches the cursor. Between steps the thread sleeps until woken or until the evaluator's
 next deadline (proactive windows fire on time, not on a sweep).
@@ -268,9 +269,8 @@ class EvaluationWorker:
 
         The firings' tocsin.automation.triggered events are written AND evaluated in the same transaction
         (meta-alerting, up to SELF_EVENT_DEPTH generations) when the cursor is at the end of `events` at that
-        point: the step first evaluates, under the write lock, whatever was committed since its read. So a
-        firing costs one transaction, not two, and the cursor still only passes events whose effects (window
-        state, firings) are written in the transaction that moves it."""
+        point, so a firing costs one transaction, not two, and the cursor only passes events whose effects
+        (window state, firings) are written in the transaction that moves it."""
         ev = self.ev
         assert ev is not None
         started = time.perf_counter()
@@ -298,28 +298,23 @@ class EvaluationWorker:
         self._last_tick_deadline = deadline
         kept = self._keep(fired)
         consumed = len(batch)
-        triggered: list[dict[str, Any]] = []
+        # the Python work for the firings found so far is done before taking the write lock, which the API's
+        # ingest commits and the dispatcher's passes (other processes) wait for
+        triggered = self._triggered_rows(kept, bodies, now)
+        step.firings = [f for f, _ in kept]
+        step.firing_json = [self._firing_json(f, bodies) for f in step.firings]
+        step.outbox = self._plan(step.firings, step.firing_json, triggered, now)
         with self.store.write() as conn:
             event_rows.lock_for_append(conn)
-            # events committed while this step evaluated: evaluate them too (under the write lock nothing
-            # more can arrive), so the cursor reaches the end of `events` and the self-events appended below
-            # can be evaluated in this same transaction
-            if len(batch) < limit:
-                extra = event_rows.read_after(conn, step.new_cursor, limit)
-                more: list[tuple[Firing, datetime | None]] = []
-                self._consume(ev, extra, step, more, bodies)
-                consumed += len(extra)
-                kept.extend(self._keep(more))
-                at_end = len(extra) < limit
-            else:
-                at_end = False
-            pending = kept
+            # the self-events appended below are evaluated in this transaction only if nothing else was
+            # committed since the read (under the lock nothing more can arrive); otherwise the next step reads
+            # them after the events that came first, and the cursor stays before both
+            at_end = len(batch) < limit and event_rows.last_seq(conn) == step.new_cursor
+            rows = triggered
             for depth in range(SELF_EVENT_DEPTH + 1):
-                rows = self._triggered_rows(pending, bodies, now)
                 if not rows:
                     break
                 event_rows.insert_events(conn, rows)
-                triggered.extend(rows)
                 if not at_end or depth == SELF_EVENT_DEPTH:
                     break  # left for the next step: the cursor stays before them
                 nested: list[tuple[Firing, datetime | None]] = []
@@ -328,11 +323,14 @@ class EvaluationWorker:
                 consumed += len(rows)
                 pending = self._keep(nested)
                 kept.extend(pending)
+                rows = self._triggered_rows(pending, bodies, now)
+                firings = [f for f, _ in pending]
+                firing_json = [self._firing_json(f, bodies) for f in firings]
+                step.firings += firings
+                step.firing_json += firing_json
+                step.outbox += self._plan(firings, firing_json, rows, now)
+                triggered += rows
             step.changes = _merged(early, ev.store.drain_changes())
-            step.firings = [f for f, _ in kept]
-            step.firing_json = [self._firing_json(f, bodies) for f in step.firings]
-            if self.action_planner is not None:
-                step.outbox = self.action_planner(step.firings, step.firing_json, triggered, self.docs, now)
             step.self_events = []  # written above
             if not state_rows.commit_step(conn, self.version, ev.store, step):
                 raise LostOwnership()
@@ -353,6 +351,12 @@ class EvaluationWorker:
         if not at_end and triggered:
             self._wake.set()  # tocsin.automation.triggered events are waiting to be evaluated
         return consumed > 0
+
+    def _plan(self, firings: list[Firing], firing_json: list[dict[str, Any]], triggered: list[dict[str, Any]],
+              now: datetime) -> list[dict[str, Any]]:
+        if self.action_planner is None or not firings:
+            return []
+        return self.action_planner(firings, firing_json, triggered, self.docs, now)  # type: ignore[no-any-return]
 
     def _sync_automation(self, ev: Evaluator, event: ReceivedEvent, step: state_rows.Step) -> None:
         aid = self_events.automation_id_of(event)
