@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Sequence
 
 
@@ -59,8 +61,11 @@ class DeliveryError(TocsinError):
     """A delivery attempt failed. `permanent` failures go to the dead-letter list at once."""
 
     def __init__(self, message: str, *, permanent: bool = False, status_code: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, progress: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.status_code = status_code
         self.retry_after = retry_after
+        # what a multi-recipient send already did (e.g. {"reached": [...]}): kept with the delivery and handed
+        # to the next attempt, so a retry does not send to the same recipient twice
+        self.progress = progress

@@ -299,3 +299,22 @@ def test_teams_card_and_twilio_sms_with_a_named_secret_token(engine, sink) -> No
     assert "b1" in teams.requests[0].get_data(as_text=True)
     assert sorted(r.form["To"] for r in sms.requests) == ["+15551111111", "+15552222222"]
     assert all(r.authorization.password == "tw-token-0123456789" for r in sms.requests)
+
+
+def test_twilio_retry_sends_only_to_the_numbers_not_reached(engine, sink) -> None:
+    """Number 1 gets its message, Twilio answers 503 for number 2: the retry sends to number 2 only."""
+    sms = Recorder(Response('{"sid": "SM1"}', 201), Response("busy", 503), Response('{"sid": "SM2"}', 201))
+    sink.expect_request("/2010-04-01/Accounts/AC0123456789/Messages.json").respond_with_handler(sms)
+    with engine.client() as c:
+        c.post("/secrets/", json={"name": "twilio-token", "value": "tw-token-0123456789"}).raise_for_status()
+        sms_block = make_block(c, "twilio-sms", {
+            "account_sid": "AC0123456789", "auth_token_secret": "twilio-token",
+            "from_phone_number": "+15550000000", "to_phone_numbers": ["+15551111111", "+15552222222"],
+            "api_base_url": sink.url_for("/").rstrip("/")})
+        make_automation(c, "test.sms.retry", [
+            {"type": "send-notification", "block_document_id": sms_block, "subject": "S", "body": "b"}])
+        c.post("/events", json=[event("test.sms.retry")])
+        executed = wait_for(lambda: outcomes(c, "tocsin.automation.action.executed"))
+    assert [r.form["To"] for r in sms.requests] == ["+15551111111", "+15552222222", "+15552222222"]
+    assert executed[0]["payload"]["attempts"] == 2
+    assert len(set(sms.ids())) == 1  # one delivery, one key, across both attempts

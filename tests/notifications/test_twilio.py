@@ -65,3 +65,18 @@ def test_partial_failure_says_how_many_were_sent(sink, http):
 def test_faults(sink, http, fault_drill):
     block = block_for(sink, from_phone_number="+15559999")
     fault_drill(PATH, lambda: notifier(http).send(block, "s", "b", delivery_id="d"), secret=TOKEN)
+
+
+def test_a_retry_skips_the_numbers_an_earlier_attempt_reached(sink, http):
+    sink.expect_ordered_request(PATH).respond_with_json({"sid": "SM1"}, status=201)
+    sink.expect_ordered_request(PATH).respond_with_data("down", status=503)
+    block = block_for(sink, from_phone_number="+15559999", to_phone_numbers=["+1", "+2", "+3"])
+    with pytest.raises(DeliveryError) as info:
+        notifier(http).send(block, "s", "b", delivery_id="d")
+    assert info.value.progress == {"reached": ["+1"]}
+    sink.clear_log()
+    sink.clear()
+    sink.expect_request(PATH).respond_with_json({"sid": "SM2"}, status=201)
+    result = notifier(http).send(block, "s", "b", delivery_id="d", progress=info.value.progress)
+    assert [r.form["To"] for r, _ in sink.log] == ["+2", "+3"]
+    assert result.status_code == 201

@@ -91,6 +91,7 @@ class _Outcome:
     now: datetime | None = None
     delay: float = 0.0
     events: tuple[tuple[Any, ...], ...] = ()
+    action: str | None = None  # the row's new action JSON: a retry carries what this attempt already did
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,9 @@ class Dispatcher:
             settled = batch
         else:  # some claim expired and another attempt owns the row: find out which, row by row
             settled = [o for o in batch if _still_ours(conn, o)]
+        progress = [{"b_id": o.row.id, "b_action": o.action} for o in settled if o.action is not None]
+        if progress:
+            conn.execute(_KEEP_PROGRESS, progress)
         events = [e for o in settled for e in o.events]
         if events:
             insert_events(conn, events)
@@ -346,6 +350,8 @@ class Dispatcher:
                     else:
                         outcome = self._outcome(row, item, attempts, outbox_rows.PENDING, str(exc), status_code,
                                                 delay=self._backoff(attempts, exc.retry_after))
+                        if exc.progress:
+                            outcome.action = json.dumps({**item, "progress": exc.progress})
                 except TocsinError as exc:  # template, validation, missing block or secret: retrying cannot help
                     outcome = self._outcome(row, item, attempts, outbox_rows.DEAD, str(exc), None)
             except Exception:  # noqa: BLE001 - the claim expires and the row is retried
@@ -427,7 +433,11 @@ class Dispatcher:
 
             if block_type not in NOTIFICATION_BLOCK_TYPES:
                 raise DeliveryError(f"block type {block_type!r} cannot send notifications", permanent=True)
-            extra = {"dedup_key": item["firing"]["id"]} if block_type.startswith("pager-duty") else {}
+            extra: dict[str, Any] = {}
+            if block_type.startswith("pager-duty"):
+                extra["dedup_key"] = item["firing"]["id"]
+            elif item.get("progress"):  # an earlier attempt reached some recipients (twilio-sms)
+                extra["progress"] = item["progress"]
             result = self._notifier(block_type).send(block, rendered["subject"], rendered["body"],
                                                      delivery_id=delivery_id, **extra)
         return result.status_code  # type: ignore[no-any-return]
@@ -512,6 +522,8 @@ def _due_rows(conn: Any, now_us: int, fetch: int, full: list[str]) -> list[Any]:
     found.sort(key=lambda r: r.next_attempt_us)
     return found[:fetch]
 
+
+_KEEP_PROGRESS = update(outbox).where(outbox.c.id == bindparam("b_id")).values(action=bindparam("b_action"))
 
 # rows are settled only by the attempt that claimed them (same attempt count, still delivering)
 _SETTLE = (

@@ -7,6 +7,8 @@ many did.
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 from tocsin.errors import DeliveryError
@@ -32,7 +34,11 @@ class TwilioNotifier(HttpNotifier):
     channel = "Twilio"
 
 
-    def send(self, block: TwilioSms, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
+    def send(self, block: TwilioSms, subject: str, body: str, *, delivery_id: str,
+             progress: dict[str, Any] | None = None) -> DeliveryResult:
+        """One message per number. `progress` ({"reached": [...]}, from an earlier attempt of this delivery)
+        names numbers that already got it: they are skipped, and a failure part-way reports the numbers
+        reached so far in its DeliveryError's `progress`."""
         token = require(resolve(block, "auth_token", self.resolve_secret), "Twilio auth token")
         url = f"{block.api_base_url.rstrip('/')}/2010-04-01/Accounts/{block.account_sid}/Messages.json"
         sender = (
@@ -41,8 +47,11 @@ class TwilioNotifier(HttpNotifier):
             else {"From": block.from_phone_number or ""}
         )
         redactor = redactor_for(block, [token])
+        reached = list((progress or {}).get("reached") or [])
         sids, status = [], None
-        for i, number in enumerate(block.to_phone_numbers):
+        for number in block.to_phone_numbers:
+            if number in reached:
+                continue
             form = {"To": number, **sender, "Body": sms_text(subject, body)}
             try:
                 result = self.http.request(
@@ -55,11 +64,13 @@ class TwilioNotifier(HttpNotifier):
                     redactor=redactor,
                 )
             except DeliveryError as exc:
-                if i:
+                if reached:
                     exc.args = (
-                        f"{exc.args[0]} (after sending to {i} of {len(block.to_phone_numbers)} numbers)",
+                        f"{exc.args[0]} (after sending to {len(reached)} of {len(block.to_phone_numbers)} numbers)",
                     )
+                    exc.progress = {"reached": reached}
                 raise
+            reached.append(number)
             status = result.status_code
             match = _MESSAGE_SID.search(result.response_excerpt)
             sids.append(match.group(1) if match else "?")
