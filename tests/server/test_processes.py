@@ -101,6 +101,8 @@ def test_a_child_that_dies_is_restarted_and_work_goes_on(server_process) -> None
     assert replaced["dispatcher"] == found["dispatcher"]
     fire_once(sp, "test.after.restart")
     assert "the evaluator process exited" in sp.log()
+    with httpx.Client(base_url=sp.base_url, headers=sp.headers()) as c:
+        assert 'tocsin_process_restarts_total{role="evaluator"} 1.0' in c.get("/metrics").text
     sp.terminate()
 
 

@@ -52,6 +52,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     worker: EvaluationWorker | None = None
     dispatcher: BatchingDispatcher | None = None
     if children is not None:
+        children.metrics = metrics
         notify_evaluator = children.wakeups.ringer("evaluator")
         notify_dispatcher = children.wakeups.ringer("dispatcher")
     else:

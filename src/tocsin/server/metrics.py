@@ -32,6 +32,9 @@ class Metrics:
                                     multiprocess_mode="mostrecent")
         self.leader = Gauge("tocsin_evaluation_leader", "1 when this process evaluates triggers", registry=r,
                             multiprocess_mode="livesum")
+        self.process_restarts = Counter("tocsin_process_restarts",
+                                        "Evaluator or dispatcher processes restarted after they exited", ["role"],
+                                        registry=r)
         self.ingest_commit = Histogram("tocsin_ingest_commit_seconds", "Time to commit one ingest group",
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.evaluation_step = Histogram("tocsin_evaluation_step_seconds", "Time of one evaluation transaction",

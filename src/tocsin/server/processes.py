@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 log = logging.getLogger("tocsin.server.processes")
 ROLES = ("evaluator", "dispatcher")  # stopped in this order: the evaluator's last firings reach the outbox
@@ -153,6 +154,7 @@ class Children:
         self.stop_timeout = stop_timeout
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, int] = {role: 0 for role in ROLES}
+        self.metrics: Any = None  # tocsin.server.metrics.Metrics of the API process, set by create_app
         self._stopping = False
 
     def start(self) -> None:
@@ -181,6 +183,8 @@ class Children:
                     continue
                 _mark_dead(proc.pid)
                 self.restarts[role] += 1
+                if self.metrics is not None:
+                    self.metrics.process_restarts.labels(role=role).inc()
                 delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** min(self.restarts[role] - 1, 6))
                 log.error("the %s process exited with %s; restarting it in %.1f s", role, proc.returncode, delay)
                 await asyncio.sleep(delay)
