@@ -36,15 +36,16 @@ def test_dedup_firing_delivery_and_template_as_seen_by_pagerduty(engine, sink) -
         by_firing = _pagerduty(c, sink, "firing")  # the default
         by_delivery = _pagerduty(c, sink, "delivery", dedup="delivery")
         by_automation = _pagerduty(c, sink, "automation", dedup="template", dedup_key_template="{{subject}}")
+        by_id = _pagerduty(c, sink, "by-id", dedup="automation")
         etl = make_automation(c, "test.etl", [_notify(by_firing), _notify(by_firing), _notify(by_delivery),
-                                              _notify(by_automation)])
-        other = make_automation(c, "test.other", [_notify(by_automation)])
+                                              _notify(by_automation), _notify(by_id)])
+        other = make_automation(c, "test.other", [_notify(by_automation), _notify(by_id)])
         for name in ("test.etl", "test.etl", "test.other"):  # two firings of etl, one of the other automation
             assert c.post("/events", json=[event(name)]).status_code == 204
-        wait_for(lambda: len(outcomes(c, "tocsin.automation.action.executed")) == 9)
+        wait_for(lambda: len(outcomes(c, "tocsin.automation.action.executed")) == 12)
         etl_firings = {f["id"] for f in c.get(f"/automations/{etl}/state").json()["recent_firings"]}
         [other_firing] = [f["id"] for f in c.get(f"/automations/{other}/state").json()["recent_firings"]]
-    assert len(seen) == 9 and len(etl_firings) == 2
+    assert len(seen) == 12 and len(etl_firings) == 2
 
     def keys(source: str) -> list[str]:
         return sorted(key for s, _, key in seen if s == source)
@@ -57,3 +58,5 @@ def test_dedup_firing_delivery_and_template_as_seen_by_pagerduty(engine, sink) -
     assert len(set(keys("delivery"))) == 2 and not set(keys("delivery")) & (etl_firings | {other_firing})
     # template "{{subject}}": both firings of etl update one incident; the other automation has its own
     assert keys("automation") == ["auto-test.etl failed", "auto-test.etl failed", "auto-test.other failed"]
+    # automation: every firing of an automation updates the one incident keyed by its id
+    assert keys("by-id") == sorted([f"tocsin-automation-{etl}"] * 2 + [f"tocsin-automation-{other}"])

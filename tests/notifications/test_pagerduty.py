@@ -115,12 +115,26 @@ def test_dedup_settings_are_checked_when_the_block_is_written():
             validate_block("pager-duty", {"routing_key": KEY, **data})
         return info.value.problems
 
-    assert problems(dedup="automation")[0][0] == "data.dedup"
+    assert problems(dedup="incident")[0][0] == "data.dedup"
     assert problems(dedup="template") == [
         ("data.dedup_key_template", 'is required when dedup is "template"')]
     assert problems(dedup_key_template="k")[0][0] == "data.dedup_key_template"
     assert problems(dedup="delivery", dedup_key_template="k")[0][0] == "data.dedup_key_template"
-    [(path, reason)] = problems(dedup="template", dedup_key_template="{{automation_id}}")
-    assert path == "data.dedup_key_template" and "unknown placeholder {{automation_id}}" in reason
+    [(path, reason)] = problems(dedup="template", dedup_key_template="{{trigger_id}}")
+    assert path == "data.dedup_key_template" and "unknown placeholder {{trigger_id}}" in reason
+    assert validate_block("pager-duty", {"routing_key": KEY, "dedup": "automation"}).dedup == "automation"
     block = validate_block("pager-duty", {"routing_key": KEY, "dedup": "template", "dedup_key_template": "k"})
     assert (block.dedup, block.dedup_key_template) == ("template", "k")
+
+
+def test_automation_dedup_keys_every_firing_of_an_automation_alike():
+    from tocsin.notifications.pagerduty import dedup_key_for
+
+    block = validate_block("pager-duty", {"routing_key": KEY, "dedup": "automation"})
+    keys = {dedup_key_for(block, delivery_id=f"d{i}", firing_id=f"f{i}", subject="s", automation_id="a1")
+            for i in range(3)}
+    assert keys == {"tocsin-automation-a1"}
+    assert dedup_key_for(block, delivery_id="d", firing_id="f", subject="s", automation_id=None) == "f"
+    templated = validate_block("pager-duty", {"routing_key": KEY, "dedup": "template",
+                                              "dedup_key_template": "team-x/{{automation_id}}"})
+    assert dedup_key_for(templated, delivery_id="d", firing_id="f", subject="s", automation_id="a1") == "team-x/a1"

@@ -14,7 +14,7 @@ from ._util import ConstructError, is_token, str_list
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGERDUTY_SEVERITIES = ("info", "warning", "error", "critical")
-PAGERDUTY_DEDUP = ("firing", "delivery", "template")
+PAGERDUTY_DEDUP = ("firing", "automation", "delivery", "template")
 SMTP_SECURITY = ("starttls", "ssl", "none")
 NOTIFY_TYPES = ("info", "success", "warning", "failure")
 
@@ -175,11 +175,11 @@ class PagerDuty(BlockConfig):
     :param severity: "info", "warning", "error" or "critical"; default - the engine's ("error").
     :param api_base_url: default - PagerDuty's events endpoint; point it at a local fake in tests and demos.
     :param dedup: which notifications update one PagerDuty incident (the event's `dedup_key`): "firing" (the
-        default: the actions of one firing), "delivery" (each notification its own incident) or "template"
-        (`dedup_key_template`).
-    :param dedup_key_template: with dedup="template": the key, with `{{firing_id}}`, `{{delivery_id}}` and
-        `{{subject}}` substituted; a constant ("etl-failures") or "{{subject}}" folds repeated firings of one
-        automation into one incident.
+        default: the actions of one firing), "automation" (every firing of the automation), "delivery" (each
+        notification its own incident) or "template" (`dedup_key_template`).
+    :param dedup_key_template: with dedup="template": the key, with `{{firing_id}}`, `{{automation_id}}`,
+        `{{delivery_id}}` and `{{subject}}` substituted; e.g. a constant ("etl-failures") shared by several
+        automations, or "{{subject}}" with a subject that names the flow.
     """
 
     block_type = "pager-duty"

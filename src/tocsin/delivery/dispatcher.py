@@ -436,6 +436,7 @@ class Dispatcher:
             extra: dict[str, Any] = {}
             if block_type.startswith("pager-duty"):
                 extra["dedup_key"] = item["firing"]["id"]
+                extra["automation_id"] = item["automation"]["id"]
             elif item.get("progress"):  # an earlier attempt reached some recipients (twilio-sms)
                 extra["progress"] = item["progress"]
             result = self._notifier(block_type).send(block, rendered["subject"], rendered["body"],

@@ -3,12 +3,9 @@
 `dedup_key` is the idempotency key: a retried delivery updates the same alert instead of paging twice. The
 block's `dedup` chooses it: "firing" (default) is the `dedup_key` the caller passes, the firing id (the
 dispatcher does), which folds every action of one firing into one incident (the delivery id when the caller
-passes none); "delivery" is the delivery id; "template" renders `dedup_key_template` (`{{firing_id}}`,
-`{{delivery_id}}`, `{{subject}}`).
-
-The notifier is not told which automation fired (only the firing and delivery ids, and the rendered
-subject and body), so "one incident per automation" is a template: a constant key in a block used by one
-automation, or "{{subject}}" with a subject that names the automation ({{ automation.name }}).
+passes none); "automation" is the automation's id (every firing of it updates one incident until it is
+resolved in PagerDuty); "delivery" is the delivery id; "template" renders `dedup_key_template`
+(`{{firing_id}}`, `{{automation_id}}`, `{{delivery_id}}`, `{{subject}}`).
 """
 
 from __future__ import annotations
@@ -32,14 +29,18 @@ DEDUP_KEY_CHARS = 255  # PagerDuty's limit on dedup_key
 _DEDUP_PLACEHOLDER = re.compile(r"\{\{\s*(" + "|".join(DEDUP_PLACEHOLDERS) + r")\s*\}\}")
 
 
-def dedup_key_for(block: PagerDuty, *, delivery_id: str, firing_id: str | None, subject: str) -> str:
+def dedup_key_for(block: PagerDuty, *, delivery_id: str, firing_id: str | None, subject: str,
+                  automation_id: str | None = None) -> str:
     """The event's dedup_key under the block's `dedup` setting. A rendered template longer than PagerDuty's
     255 characters becomes "sha256:<hex of it>"; one that renders empty falls back to the firing id."""
     firing = firing_id or delivery_id
     if block.dedup == "delivery":
         return delivery_id
+    if block.dedup == "automation":
+        return f"tocsin-automation-{automation_id}" if automation_id else firing
     if block.dedup == "template" and block.dedup_key_template:
-        values = {"firing_id": firing, "delivery_id": delivery_id, "subject": subject}
+        values = {"firing_id": firing, "delivery_id": delivery_id, "subject": subject,
+                  "automation_id": automation_id or ""}
         key = _DEDUP_PLACEHOLDER.sub(lambda m: values[m.group(1)], block.dedup_key_template).strip()
         if len(key) > DEDUP_KEY_CHARS:
             return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
@@ -80,10 +81,11 @@ class PagerDutyNotifier(HttpNotifier):
     channel = "PagerDuty"
 
     def send(
-        self, block: PagerDuty, subject: str, body: str, *, delivery_id: str, dedup_key: str | None = None
+        self, block: PagerDuty, subject: str, body: str, *, delivery_id: str, dedup_key: str | None = None,
+        automation_id: str | None = None,
     ) -> DeliveryResult:
-        """`dedup_key` is the firing id (what the dispatcher passes); the block's `dedup` decides whether it
-        is used."""
+        """`dedup_key` is the firing id and `automation_id` the automation's (what the dispatcher passes); the
+        block's `dedup` decides which is used."""
         try:
             key = block.key(self.resolve_secret)
         except Exception as exc:  # the resolver's message could quote the value
@@ -92,7 +94,8 @@ class PagerDutyNotifier(HttpNotifier):
             ) from None
         key = require(key, "PagerDuty routing key")
         url = block.base_url.rstrip("/") + "/v2/enqueue"
-        dedup = dedup_key_for(block, delivery_id=delivery_id, firing_id=dedup_key, subject=subject)
+        dedup = dedup_key_for(block, delivery_id=delivery_id, firing_id=dedup_key, subject=subject,
+                              automation_id=automation_id)
         event = pagerduty_event(block, key, subject, body, dedup)
         return self.http.request(
             "POST",

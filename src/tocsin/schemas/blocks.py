@@ -210,19 +210,21 @@ class TwilioSms(BlockModel):
         return self
 
 
-PagerDutyDedup = Literal["firing", "delivery", "template"]
-# what a PagerDuty dedup_key_template may use: the firing's id, the delivery's id, the rendered subject
-DEDUP_PLACEHOLDERS = ("firing_id", "delivery_id", "subject")
+PagerDutyDedup = Literal["firing", "automation", "delivery", "template"]
+# what a PagerDuty dedup_key_template may use: the firing's, the automation's and the delivery's ids, the
+# rendered subject
+DEDUP_PLACEHOLDERS = ("firing_id", "automation_id", "delivery_id", "subject")
 
 
 class PagerDuty(BlockModel):
     """PagerDuty Events API v2. `routing_key` and `integration_key` are the same thing under two names.
 
     `dedup` chooses the event's `dedup_key`, i.e. which notifications update one PagerDuty incident:
-    "firing" (default): every action of one firing, and its retries; "delivery": each notification (retries
-    of it included) is its own incident; "template": `dedup_key_template` with `{{firing_id}}`,
-    `{{delivery_id}}` and `{{subject}}` substituted, e.g. a constant ("etl-failures") or "{{subject}}" for
-    one incident per automation (see docs/concepts.md).
+    "firing" (default): every action of one firing, and its retries; "automation": every firing of the
+    automation, until the incident is resolved in PagerDuty; "delivery": each notification (retries of it
+    included) is its own incident; "template": `dedup_key_template` with `{{firing_id}}`,
+    `{{automation_id}}`, `{{delivery_id}}` and `{{subject}}` substituted, e.g. a constant ("etl-failures")
+    (see docs/concepts.md).
     """
 
     block_type: ClassVar[str] = "pager-duty"
