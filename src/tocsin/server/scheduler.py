@@ -49,6 +49,9 @@ from tocsin.triggers import Changes, Evaluator, Firing, InMemoryStateStore
 log = logging.getLogger("tocsin.server.scheduler")
 LEASE = "evaluation"
 SELF_EVENT_DEPTH = 8  # generations of self-events evaluated within one step (meta-alerting chains)
+# firings per evaluation transaction: a burst that fires thousands is written in steps of about this many, so
+# the write lock (which ingest and the dispatcher wait for) is never held for long
+MAX_STEP_FIRINGS = 256
 MIN_SLEEP = 0.0005  # seconds; lower bound of a timed wait so a deadline in the past never spins the CPU
 
 
@@ -211,10 +214,12 @@ class EvaluationWorker:
 
     # -- one step ---------------------------------------------------------------------------------------------------
     def _consume(self, ev: Evaluator, rows: list[tuple[int, str]], step: state_rows.Step,
-                 fired: list[tuple[Firing, datetime | None]], bodies: dict[str, str]) -> None:
-        """Run stored events (seq, JSON) through the evaluator, in order."""
+                 fired: list[tuple[Firing, datetime | None]], bodies: dict[str, str],
+                 max_firings: int | None = None) -> int:
+        """Run stored events (seq, JSON) through the evaluator, in order; stop after the event that brings
+        the firings to `max_firings`. Returns how many events were consumed."""
         lifecycle = self_events.LIFECYCLE
-        for seq, body in rows:
+        for done, (seq, body) in enumerate(rows, 1):
             event = event_rows.parse_stored_event(body)  # engine-written: no full re-validation
             if event.event in lifecycle:
                 self._sync_automation(ev, event, step)
@@ -224,6 +229,9 @@ class EvaluationWorker:
                 for firing in found:
                     fired.append((firing, event.received))
             step.new_cursor = seq
+            if max_firings is not None and len(fired) >= max_firings:
+                return done
+        return len(rows)
 
     def _keep(self, fired: list[tuple[Firing, datetime | None]]) -> list[tuple[Firing, datetime | None]]:
         """Loop protection: drop firings about the automation's own outcomes."""
@@ -280,11 +288,12 @@ class EvaluationWorker:
         step = state_rows.Step(new_cursor=self.cursor, changes=None)  # type: ignore[arg-type]
         fired: list[tuple[Firing, datetime | None]] = []
         bodies: dict[str, str] = {}
-        self._consume(ev, batch, step, fired, bodies)
+        taken = self._consume(ev, batch, step, fired, bodies, max_firings=MAX_STEP_FIRINGS)
         deadline = ev.next_deadline()
         now = self.clock.now()
         ticked = False
-        behind = len(batch) == limit  # more events are waiting: judge silence only once they are evaluated
+        # more events are waiting: judge silence only once they are evaluated
+        behind = len(batch) == limit or taken < len(batch)
         if deadline is not None and deadline <= now and not behind:
             ticked = True
             self.metrics.proactive_lateness.observe((now - deadline).total_seconds())
@@ -297,7 +306,7 @@ class EvaluationWorker:
             return False
         self._last_tick_deadline = deadline
         kept = self._keep(fired)
-        consumed = len(batch)
+        consumed = taken
         # the Python work for the firings found so far is done before taking the write lock, which the API's
         # ingest commits and the dispatcher's passes (other processes) wait for
         triggered = self._triggered_rows(kept, bodies, now)
@@ -309,7 +318,7 @@ class EvaluationWorker:
             # the self-events appended below are evaluated in this transaction only if nothing else was
             # committed since the read (under the lock nothing more can arrive); otherwise the next step reads
             # them after the events that came first, and the cursor stays before both
-            at_end = len(batch) < limit and event_rows.last_seq(conn) == step.new_cursor
+            at_end = not behind and event_rows.last_seq(conn) == step.new_cursor
             rows = triggered
             for depth in range(SELF_EVENT_DEPTH + 1):
                 if not rows:
