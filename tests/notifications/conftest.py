@@ -1,5 +1,6 @@
 """Loopback sinks for the HTTP channels, and the fault drill every HTTP channel must pass."""
 
+import threading
 import time
 
 import pytest
@@ -36,8 +37,12 @@ def http():
     sender.close()
 
 
+_HANG_DONE = threading.Event()
+
+
 def _hang(_request):
     time.sleep(TIMEOUT_SECONDS * 2)
+    _HANG_DONE.set()  # the server logs the request only now: the drill waits for it before clearing
     return Response("too late")
 
 
@@ -64,6 +69,7 @@ def fault_drill(sink):
             (lambda h: h.respond_with_data(echo, status=400), True, 400, None),
             (lambda h: h.respond_with_handler(_hang), False, None, None),
         ]
+        _HANG_DONE.clear()
         for respond, permanent, status, retry_after in cases:
             sink.clear()
             respond(sink.expect_request(path))
@@ -77,6 +83,12 @@ def fault_drill(sink):
             ), error
             if secret:
                 assert secret not in str(error)
+        # the hung request finishes after the client gave up; let it land before clearing, or it is logged
+        # in the next test's sink
+        assert _HANG_DONE.wait(5)
+        deadline = time.monotonic() + 5
+        while not sink.log and time.monotonic() < deadline:  # logged just after the handler returns
+            time.sleep(0.01)
         sink.clear()
 
     return drill
