@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 from tocsin.server.settings import DEFAULT_PORT
 
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(host=args.host, port=args.port, database_url=args.database)
     children = None
     if processes:  # started by the app once the schema is migrated (see create_app)
-        children = Children(Wakeups.create(), child_environment(settings),
+        children = Children(Wakeups.create(), settings.child_environment(os.environ),
                             stop_timeout=settings.shutdown_drain_seconds + 10)
 
     import uvicorn
@@ -65,16 +64,3 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
-
-def child_environment(settings: Any) -> dict[str, str]:
-    """What a role process needs to build the same settings: this environment plus what came from the command
-    line."""
-    import os
-
-    env = {**os.environ, "TOCSIN_HOME": str(settings.home), "TOCSIN_DATABASE_URL": settings.database_url,
-           "TOCSIN_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous}
-    if settings.api_token:
-        env["TOCSIN_API_TOKEN"] = settings.api_token
-    if settings.secret_key:
-        env["TOCSIN_SECRET_KEY"] = settings.secret_key
-    return env

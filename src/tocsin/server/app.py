@@ -46,8 +46,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     clock = clock or SystemClock()
     metrics = Metrics()
     auth = Authenticator(store, ensure_admin_token(settings.home, settings.api_token))
-    box = SecretBox.from_environment({"TOCSIN_HOME": str(settings.home),
-                                      **({"TOCSIN_SECRET_KEY": settings.secret_key} if settings.secret_key else {})})
+    box = SecretBox.from_environment(settings.secret_environment())
     vault = RedactingVault(store, clock, box)
     worker: EvaluationWorker | None = None
     dispatcher: BatchingDispatcher | None = None
@@ -74,7 +73,6 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
             # after the schema is migrated (Store.open above) and on the main thread (see Children.start); not
             # earlier: three processes loading code at once on two cores tripled the time to a first answer
             children.start()
-            children.go()
             supervisor = asyncio.get_running_loop().create_task(children.supervise())
         if worker is not None and dispatcher is not None:
             worker.start()

@@ -39,7 +39,6 @@ PARENT_ENV = "TOCSIN_PARENT_PID"
 RESTART_BACKOFF_MAX = 30.0  # seconds between restarts of a child that keeps dying
 _PR_SET_PDEATHSIG = 1
 STOP = b"stop"
-GO = b"go"
 
 
 class Wakeups:
@@ -78,28 +77,14 @@ class Wakeups:
     def fds(self) -> tuple[int, ...]:
         return tuple(s.fileno() for pair in self._pairs.values() for s in pair)
 
-    def send_stop(self, role: str, message: bytes = STOP) -> None:
+    def send_stop(self, role: str) -> None:
         """Ask the role's process to finish its work and exit (blocking briefly if wake-ups fill the buffer)."""
         send = self._pairs[role][1]
         send.settimeout(5.0)
         try:
-            send.send(message)
+            send.send(STOP)
         finally:
             send.setblocking(False)
-
-    def send_go(self, role: str) -> None:
-        """Tell a role process that the schema is migrated and it may open the database."""
-        self.send_stop(role, GO)
-
-    def wait_go(self, role: str) -> bool:
-        """Block until the parent says go (True) or stop (False); wake-ups sent before go are dropped: a
-        starting evaluator reads from its cursor anyway."""
-        receive = self._pairs[role][0]
-        receive.setblocking(True)
-        while True:
-            message = receive.recv(64)
-            if message in (GO, STOP):
-                return message == GO
 
     def ring(self, role: str) -> None:
         try:
@@ -158,15 +143,10 @@ class Children:
         self._stopping = False
 
     def start(self) -> None:
-        """Start the role processes; they load their code and wait for `go`. Call from the main thread:
-        PR_SET_PDEATHSIG fires when the thread that started a child ends."""
+        """Start the role processes, once the database schema is migrated (they do not migrate). Call from the
+        main thread: PR_SET_PDEATHSIG fires when the thread that started a child ends."""
         for role in ROLES:
             self._spawn(role)
-
-    def go(self) -> None:
-        """The database schema is migrated: the role processes may open it."""
-        for role in ROLES:
-            self.wakeups.send_go(role)
 
     def _spawn(self, role: str) -> None:
         env = {**self.environ, WAKE_FDS_ENV: self.wakeups.env_value(), PARENT_ENV: str(os.getpid())}
@@ -190,7 +170,6 @@ class Children:
                 await asyncio.sleep(delay)
                 if not self._stopping:
                     self._spawn(role)
-                    self.wakeups.send_go(role)
 
     def stop(self) -> None:
         """Stop each child in pipeline order and wait for it to finish its work (bounded)."""
@@ -266,8 +245,6 @@ def run_role(role: str) -> int:
         from tocsin.delivery.redaction import RedactingVault, install_log_redaction
         from tocsin.secrets import SecretBox
     wakeups = Wakeups.from_env()
-    if not wakeups.wait_go(role):
-        return 0
     settings = Settings.from_env()
     store = Store.open(settings.database_url, migrate_schema=False, synchronous=settings.sqlite_synchronous)
     clock, metrics = SystemClock(), Metrics()
@@ -279,7 +256,7 @@ def run_role(role: str) -> int:
         worker.start()
         component = worker
     else:
-        vault = RedactingVault(store, clock, SecretBox.from_environment(_secret_env(settings)))
+        vault = RedactingVault(store, clock, SecretBox.from_environment(settings.secret_environment()))
         vault.load_everything()
         install_log_redaction(vault.redactor)
         dispatcher = BatchingDispatcher(store, clock, settings, metrics, vault, on_events=wakeups.ringer("evaluator"))
@@ -292,13 +269,6 @@ def run_role(role: str) -> int:
     store.close()
     log.info("%s process stopped", role)
     return 0
-
-
-def _secret_env(settings: object) -> dict[str, str]:
-    env = {"TOCSIN_HOME": str(settings.home)}  # type: ignore[attr-defined]
-    if settings.secret_key:  # type: ignore[attr-defined]
-        env["TOCSIN_SECRET_KEY"] = settings.secret_key  # type: ignore[attr-defined]
-    return env
 
 
 if __name__ == "__main__":

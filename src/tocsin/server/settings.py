@@ -33,6 +33,22 @@ class Settings:
     outbox_claim_seconds: float = 60.0  # longer than any notifier timeout
     instance_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
+    def secret_environment(self) -> dict[str, str]:
+        """What `tocsin.secrets.SecretBox.from_environment` reads: the key from here, or the file in home."""
+        env = {"TOCSIN_HOME": str(self.home)}
+        if self.secret_key:
+            env["TOCSIN_SECRET_KEY"] = self.secret_key
+        return env
+
+    def child_environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` (this process's environment) plus what the evaluator and dispatcher processes need to build
+        the same settings, including what came from the command line."""
+        env = {**base, **self.secret_environment(), "TOCSIN_DATABASE_URL": self.database_url,
+               "TOCSIN_SQLITE_SYNCHRONOUS": self.sqlite_synchronous}
+        if self.api_token:
+            env["TOCSIN_API_TOKEN"] = self.api_token
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
