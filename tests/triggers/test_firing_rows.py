@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tocsin.schemas.events import ReceivedEvent
 from tocsin.schemas.triggers import parse_trigger
 from tocsin.server import self_events
+from tocsin.store.events import engine_event_id
 from tocsin.store.timeutil import to_us
 from tocsin.triggers import Firing
 
@@ -93,9 +94,9 @@ def test_the_triggered_event_row_is_what_it_was(made: tuple[Firing, str | None],
 
 
 @given(_uuids)
-def test_uuid5_text_is_uuid5(value: uuid.UUID) -> None:
+def test_engine_event_id_is_uuid5(value: uuid.UUID) -> None:
     name = f"{value}:triggered"
-    assert self_events._uuid5_text(name) == str(uuid.uuid5(NAMESPACE, name))
+    assert engine_event_id(NAMESPACE, name) == str(uuid.uuid5(NAMESPACE, name))
 
 
 def test_id_texts_follow_the_ids() -> None:

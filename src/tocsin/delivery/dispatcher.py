@@ -35,7 +35,6 @@ The in-flight counts are the dispatcher thread's alone (a claim adds one, a coll
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import queue
@@ -43,7 +42,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -51,9 +50,9 @@ from sqlalchemy import bindparam, func, select, update
 from tocsin.delivery.planner import NAMESPACE
 from tocsin.errors import DeliveryError, TocsinError
 from tocsin.store import outbox as outbox_rows
-from tocsin.store.events import insert_events
+from tocsin.store.events import engine_event_id, insert_events
 from tocsin.store.tables import outbox
-from tocsin.store.timeutil import to_us
+from tocsin.store.timeutil import iso_z, to_us
 
 if TYPE_CHECKING:
     from tocsin.clock import Clock
@@ -473,14 +472,14 @@ class Dispatcher:
             payload["template_error"] = self._redact(item["template_error"])
         if item.get("drill"):
             payload["drill"] = True
-        stamp = _stamp(now)
+        stamp = iso_z(now)
         now_us = to_us(now)
         middle = _dumps({"resource": resource, "related": related, "payload": payload})[1:-1]
         resource_id = resource["prefect.resource.id"]
         out = []
         for kind in ("triggered", "executed" if status == outbox_rows.DELIVERED else "failed"):
             name = f"tocsin.automation.action.{kind}"
-            event_id = _uuid5(f"{row.id}:{kind}")
+            event_id = engine_event_id(NAMESPACE, f"{row.id}:{kind}")
             body = (f'{{"occurred":"{stamp}","event":"{name}",{middle},"id":"{event_id}","follows":null,'
                     f'"received":"{stamp}"}}')
             out.append((event_id, now_us, now_us, name, resource_id, body))
@@ -490,23 +489,6 @@ class Dispatcher:
 BatchingDispatcher = Dispatcher  # the name app.py and tocsin.server.processes construct
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _uuid5(name: str) -> str:
-    """str(uuid.uuid5(NAMESPACE, name)) without building UUID objects."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_NAMESPACE_BYTES = NAMESPACE.bytes
-
-
-def _stamp(now: datetime) -> str:
-    """A datetime as pydantic writes it in JSON: UTC, ISO 8601, `Z`."""
-    return now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _due_rows(conn: Any, now_us: int, fetch: int, full: list[str]) -> list[Any]:

@@ -3,16 +3,15 @@ stored and evaluated like any other, so automations can alert on them (meta-aler
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from tocsin.schemas.events import ReceivedEvent
-from tocsin.store.events import event_row
-from tocsin.store.timeutil import to_us
+from tocsin.store.events import engine_event_id, event_row
+from tocsin.store.timeutil import iso_z, to_us
 from tocsin.triggers import Firing
 
 CREATED = "tocsin.automation.created"
@@ -70,13 +69,13 @@ def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: s
         related = "[]"
         triggering_json = "null"
     firing_id = firing.id_text
-    event_id = _uuid5_text(f"{firing_id}:triggered")
+    event_id = engine_event_id(_NAMESPACE, f"{firing_id}:triggered")
     labels = firing.triggering_labels
     now_iso, now_us = _now_stamps(now)
     # the same JSON (keys in the same order) as json.dumps of the event dict with separators (",", ":"),
     # written out piecewise so the triggering event's JSON is not parsed and serialised again
     body = "".join((
-        '{"occurred":"', _iso(firing.triggered), '","event":"', TRIGGERED, '","resource":', *resource,
+        '{"occurred":"', iso_z(firing.triggered), '","event":"', TRIGGERED, '","resource":', *resource,
         '},"related":', related, ',"payload":{"firing_id":', _json(firing_id), ',"triggering_labels":',
         _COMPACT.encode(labels if type(labels) is dict else dict(labels)), ',"triggering_event":',
         triggering_json, '},"id":"', event_id, '","follows":null,"received":"', now_iso, '"}',
@@ -87,7 +86,6 @@ def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: s
 
 _MISSING = object()
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(value, separators=(",", ":")) uses
-_NAMESPACE_BYTES = _NAMESPACE.bytes
 _last_now: tuple[datetime, str, int] | None = None
 
 
@@ -95,25 +93,13 @@ def _json(value: Any) -> str:
     return encode_basestring_ascii(value) if isinstance(value, str) else _COMPACT.encode(value)
 
 
-def _uuid5_text(name: str) -> str:
-    """`str(uuid.uuid5(_NAMESPACE, name))`, formatted straight from the SHA-1 digest."""
-    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
-
 def _now_stamps(now: datetime) -> tuple[str, int]:
-    """`_iso(now)` and `to_us(now)`, kept for the last `now` (one evaluation step stamps all its firings)."""
+    """`iso_z(now)` and `to_us(now)`, kept for the last `now` (one evaluation step stamps all its firings)."""
     global _last_now
     last = _last_now
     if last is None or last[0] is not now:
-        last = _last_now = (now, _iso(now), to_us(now))
+        last = _last_now = (now, iso_z(now), to_us(now))
     return last[1], last[2]
-
-
-def _iso(when: datetime) -> str:
-    if when.tzinfo is not timezone.utc:
-        when = when.astimezone(timezone.utc)
-    return when.isoformat().replace("+00:00", "Z")
 
 
 def is_about_own_outcome(firing: Firing) -> bool:

@@ -3,6 +3,9 @@ EventFilter queries."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
@@ -17,7 +20,7 @@ from datetime import datetime, timezone
 
 from tocsin.schemas.events import Event, ReceivedEvent
 from tocsin.store.tables import events
-from tocsin.store.timeutil import to_us
+from tocsin.store.timeutil import iso_z, to_us
 
 INGEST_LOCK = 7042  # PostgreSQL advisory lock: event inserts commit one at a time, so `seq` order = commit order
 NOTIFY_CHANNEL = "tocsin_events"
@@ -34,6 +37,13 @@ def event_row(event: ReceivedEvent) -> dict[str, Any]:
     }
 
 
+def engine_event_id(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` formatted straight from the SHA-1 digest: the deterministic ids of
+    the events the engine writes (a firing's triggered event, a delivery's outcome events)."""
+    h = hashlib.sha1(namespace.bytes + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+
+
 def sent_event_row(event: Event, received: datetime) -> dict[str, Any]:
     """The row for an event as a client sent it, received now (see `sent_event_rows`)."""
     return dict(zip(_COLUMNS, sent_event_rows([event], received)[0]))
@@ -44,7 +54,7 @@ def sent_event_rows(sent: Sequence[Event], received: datetime) -> list[tuple[Any
     event's JSON gets `received` appended instead of building a ReceivedEvent, and the stamp is formatted once
     per request (this runs for every ingested event). The events are serialised in one call (see
     `_json_heads`) and each id string is read from its JSON instead of formatting the UUID again."""
-    stamp = received.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    stamp = iso_z(received)
     tail = ',"received":"' + stamp + '"}'
     received_us = to_us(received)
     heads = _json_heads(sent)

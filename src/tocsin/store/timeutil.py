@@ -16,3 +16,10 @@ def to_us(when: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+def iso_z(when: datetime) -> str:
+    """A datetime as pydantic writes it in JSON: UTC, ISO 8601, `Z` (for event JSON the engine writes itself)."""
+    if when.tzinfo is not timezone.utc:
+        when = when.astimezone(timezone.utc)
+    return when.isoformat().replace("+00:00", "Z")
