@@ -4,7 +4,7 @@
 
 The engine's dispatcher (app.py's class, constructed as app.py does) runs in this process with nothing else:
 no HTTP ingest, no evaluator. `--rows` outbox rows (one call-webhook action each, `--destinations` webhook
-blocks, payload `{{ firing.triggered }} {{ event.id }}`) are planned by `tocsin.server.outbox.plan` from real
+blocks, payload `{{ firing.triggered }} {{ event.id }}`) are planned by `tocsin.delivery.planner.plan` from real
 firings, committed, and then the dispatcher is started; the clock runs from start until every row is settled.
 The sink is a minimal asyncio HTTP/1.1 server in another process, so its CPU is not counted.
 
@@ -21,7 +21,7 @@ import multiprocessing as mp
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def _sink_main(port_out: Any) -> None:
 def _rows(n: int, blocks: list[str], now: datetime) -> list[dict[str, Any]]:
     from tocsin.schemas.events import ReceivedEvent
     from tocsin.schemas.triggers import parse_trigger
-    from tocsin.server.outbox import plan
+    from tocsin.delivery.planner import plan
     from tocsin.triggers import Firing
 
     trigger_doc = {"type": "event", "posture": "Reactive", "expect": ["bench.cpu"], "threshold": 1, "within": 0}
@@ -103,7 +103,7 @@ def _thread_cpu() -> dict[str, float]:
 
 def run(rows: int, destinations: int) -> tuple[float, float, float, float, dict[str, float]]:
     from tocsin.clock import SystemClock
-    from tocsin.delivery.dispatcher import BatchingDispatcher
+    from tocsin.delivery.dispatcher import Dispatcher
     from tocsin.delivery.redaction import RedactingVault
     from tocsin.secrets import SecretBox
     from tocsin.server.metrics import Metrics
@@ -129,7 +129,7 @@ def run(rows: int, destinations: int) -> tuple[float, float, float, float, dict[
         planned = _rows(rows, blocks, clock.now())
         with store.write() as conn:
             conn.execute(outbox.insert(), planned)
-        dispatcher = BatchingDispatcher(store, clock, settings, Metrics(), vault, on_events=lambda: None)
+        dispatcher = Dispatcher(store, clock, settings, Metrics(), vault, on_events=lambda: None)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         main0 = time.thread_time()

@@ -45,10 +45,3 @@ def test_outcome_event_rows_are_received_events() -> None:
         # what the pydantic model itself would write
         assert json.loads(event.model_dump_json()) == json.loads(body)
 
-
-def test_old_names_still_import() -> None:
-    from tocsin.delivery.dispatcher import BatchingDispatcher
-    from tocsin.server import outbox
-
-    assert outbox.Dispatcher is outbox.BatchingDispatcher is BatchingDispatcher is Dispatcher
-    assert callable(outbox.plan)

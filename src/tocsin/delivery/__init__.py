@@ -1,2 +1,2 @@
-"""Delivery of automation actions beyond the core outbox (tocsin.server.outbox): Prefect API actions,
+"""Delivery of automation actions beyond the core outbox (tocsin.delivery.planner, tocsin.delivery.dispatcher): Prefect API actions,
 block reference checks, drills and log redaction of secret values."""

@@ -1,5 +1,4 @@
-"""The dispatcher: sends the outbox rows `tocsin.delivery.planner.plan` wrote (one class; `Dispatcher` and
-`BatchingDispatcher` are the same).
+"""The dispatcher: sends the outbox rows `tocsin.delivery.planner.plan` wrote.
 
 Rules:
 1. rows are claimed by compare-and-set; a claim lasts `outbox_claim_seconds` (longer than any notifier
@@ -485,8 +484,6 @@ class Dispatcher:
             out.append((event_id, now_us, now_us, name, resource_id, body))
         return tuple(out)
 
-
-BatchingDispatcher = Dispatcher  # the name app.py and tocsin.server.processes construct
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 

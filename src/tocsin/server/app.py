@@ -25,7 +25,7 @@ from tocsin.server.metrics import Metrics
 from tocsin.server.problems import rejected
 from tocsin.server.processes import Children
 from tocsin.secrets import SecretBox
-from tocsin.server import outbox
+from tocsin.delivery.planner import plan
 from tocsin.server.routes import automations, blocks, deliveries, events, misc
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
@@ -39,7 +39,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     """One engine. With `children` (started role processes, see tocsin.server.processes; what `tocsin server`
     does), the evaluator and the dispatcher run there; without, everything runs in this process (tests,
     embedding, `--single-process`)."""
-    from tocsin.delivery.dispatcher import BatchingDispatcher  # tocsin.delivery imports tocsin.server modules
+    from tocsin.delivery.dispatcher import Dispatcher  # tocsin.delivery.dispatcher imports tocsin.server modules
     from tocsin.delivery.redaction import RedactingVault, install_log_redaction
 
     store = store or Store.open(settings.database_url, synchronous=settings.sqlite_synchronous)
@@ -49,14 +49,14 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     box = SecretBox.from_environment(settings.secret_environment())
     vault = RedactingVault(store, clock, box)
     worker: EvaluationWorker | None = None
-    dispatcher: BatchingDispatcher | None = None
+    dispatcher: Dispatcher | None = None
     if children is not None:
         children.metrics = metrics
         notify_evaluator = children.wakeups.ringer("evaluator")
         notify_dispatcher = children.wakeups.ringer("dispatcher")
     else:
-        worker = EvaluationWorker(store, clock, settings, metrics, action_planner=outbox.plan)
-        dispatcher = BatchingDispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
+        worker = EvaluationWorker(store, clock, settings, metrics, action_planner=plan)
+        dispatcher = Dispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
         worker.on_outbox = dispatcher.notify
         notify_evaluator, notify_dispatcher = worker.notify, dispatcher.notify
     writer = IngestWriter(store, metrics, on_commit=notify_evaluator)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tocsin.clock import Clock
 from tocsin.server.auth import Authenticator
 from tocsin.server.ingest import IngestWriter
 from tocsin.server.metrics import Metrics
-from tocsin.server.outbox import Dispatcher
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
 from tocsin.server.vault import Vault
 from tocsin.store import Store
+
+if TYPE_CHECKING:  # tocsin.delivery.dispatcher imports tocsin.server modules
+    from tocsin.delivery.dispatcher import Dispatcher
 
 
 @dataclass

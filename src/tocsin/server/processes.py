@@ -238,10 +238,10 @@ def run_role(role: str) -> int:
 
     configure(os.environ.get("TOCSIN_LOG_LEVEL", "INFO").upper())
     if role == "evaluator":
-        from tocsin.server import outbox
+        from tocsin.delivery.planner import plan
         from tocsin.server.scheduler import EvaluationWorker
     else:
-        from tocsin.delivery.dispatcher import BatchingDispatcher
+        from tocsin.delivery.dispatcher import Dispatcher
         from tocsin.delivery.redaction import RedactingVault, install_log_redaction
         from tocsin.secrets import SecretBox
     wakeups = Wakeups.from_env()
@@ -250,7 +250,7 @@ def run_role(role: str) -> int:
     clock, metrics = SystemClock(), Metrics()
     component: object
     if role == "evaluator":
-        worker = EvaluationWorker(store, clock, settings, metrics, action_planner=outbox.plan)
+        worker = EvaluationWorker(store, clock, settings, metrics, action_planner=plan)
         worker.on_outbox = wakeups.ringer("dispatcher")
         wakeups.listen("evaluator", worker.notify, stop.set)
         worker.start()
@@ -259,7 +259,7 @@ def run_role(role: str) -> int:
         vault = RedactingVault(store, clock, SecretBox.from_environment(settings.secret_environment()))
         vault.load_everything()
         install_log_redaction(vault.redactor)
-        dispatcher = BatchingDispatcher(store, clock, settings, metrics, vault, on_events=wakeups.ringer("evaluator"))
+        dispatcher = Dispatcher(store, clock, settings, metrics, vault, on_events=wakeups.ringer("evaluator"))
         wakeups.listen("dispatcher", dispatcher.notify, stop.set)
         dispatcher.start()
         component = dispatcher
