@@ -4,7 +4,6 @@ import io
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from tocsin.cli import main
 from tocsin.commands.test import run_paths

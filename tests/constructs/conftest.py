@@ -4,7 +4,6 @@ stack per test, and helpers that return the synthesized Terraform JSON as dicts 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 from typing import Any
