@@ -309,10 +309,7 @@ class EvaluationWorker:
         consumed = taken
         # the Python work for the firings found so far is done before taking the write lock, which the API's
         # ingest commits and the dispatcher's passes (other processes) wait for
-        triggered = self._triggered_rows(kept, bodies, now)
-        step.firings = [f for f, _ in kept]
-        step.firing_json = [self._firing_json(f, bodies) for f in step.firings]
-        step.outbox = self._plan(step.firings, step.firing_json, triggered, now)
+        triggered = self._record(step, kept, bodies, now)
         with self.store.write() as conn:
             event_rows.lock_for_append(conn)
             # the self-events appended below are evaluated in this transaction only if nothing else was
@@ -332,12 +329,7 @@ class EvaluationWorker:
                 consumed += len(rows)
                 pending = self._keep(nested)
                 kept.extend(pending)
-                rows = self._triggered_rows(pending, bodies, now)
-                firings = [f for f, _ in pending]
-                firing_json = [self._firing_json(f, bodies) for f in firings]
-                step.firings += firings
-                step.firing_json += firing_json
-                step.outbox += self._plan(firings, firing_json, rows, now)
+                rows = self._record(step, pending, bodies, now)
                 triggered += rows
             step.changes = _merged(early, ev.store.drain_changes())
             step.self_events = []  # written above
@@ -361,11 +353,18 @@ class EvaluationWorker:
             self._wake.set()  # tocsin.automation.triggered events are waiting to be evaluated
         return consumed > 0
 
-    def _plan(self, firings: list[Firing], firing_json: list[dict[str, Any]], triggered: list[dict[str, Any]],
-              now: datetime) -> list[dict[str, Any]]:
-        if self.action_planner is None or not firings:
-            return []
-        return self.action_planner(firings, firing_json, triggered, self.docs, now)  # type: ignore[no-any-return]
+    def _record(self, step: state_rows.Step, found: list[tuple[Firing, datetime | None]], bodies: dict[str, str],
+                now: datetime) -> list[dict[str, Any]]:
+        """Add firings to the step with their JSON and their actions' outbox rows; returns their
+        tocsin.automation.triggered event rows (to append)."""
+        rows = self._triggered_rows(found, bodies, now)
+        firings = [f for f, _ in found]
+        firing_json = [self._firing_json(f, bodies) for f in firings]
+        step.firings += firings
+        step.firing_json += firing_json
+        if self.action_planner is not None and firings:
+            step.outbox += self.action_planner(firings, firing_json, rows, self.docs, now)
+        return rows
 
     def _sync_automation(self, ev: Evaluator, event: ReceivedEvent, step: state_rows.Step) -> None:
         aid = self_events.automation_id_of(event)
