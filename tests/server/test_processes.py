@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.server.helpers import automation, event, reactive, wait_for
+from tocsin.server.processes import PROCESS_NAMES
 
 
 def children_of(pid: int) -> dict[int, str]:
@@ -32,12 +33,31 @@ def children_of(pid: int) -> dict[int, str]:
 
 
 def roles(pid: int) -> dict[str, int]:
+    """role -> pid of the server's children, by the name each gives itself (/proc/PID/comm)."""
+    names = {name: role for role, name in PROCESS_NAMES.items()}
     out = {}
-    for child, cmdline in children_of(pid).items():
-        for role in ("evaluator", "dispatcher"):
-            if cmdline.endswith(f"tocsin.server.processes {role}"):
-                out[role] = child
+    for child in children_of(pid):
+        try:
+            comm = Path(f"/proc/{child}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in names:
+            out[names[comm]] = child
     return out
+
+
+def shared_anonymous_mb(pid: int) -> float:
+    """Anonymous memory (the Python heap) this process shares with others: a forked child shares the
+    parent's until either writes to it; a freshly started interpreter shares none."""
+    total_kb, anonymous = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        first = line.split(maxsplit=1)[0]
+        if "-" in first and not first.endswith(":"):
+            fields = line.split()
+            anonymous = len(fields) < 6 or fields[5] == "[heap]"
+        elif anonymous and first in ("Shared_Clean:", "Shared_Dirty:"):
+            total_kb += int(line.split()[1])
+    return total_kb / 1024
 
 
 def alive(pid: int) -> bool:
@@ -67,6 +87,8 @@ def test_evaluator_and_dispatcher_run_in_child_processes_and_report_metrics(serv
     assert sp.proc is not None
     found = wait_for(lambda: roles(sp.proc.pid) if len(roles(sp.proc.pid)) == 2 else None)
     assert set(found) == {"evaluator", "dispatcher"}
+    for pid in found.values():  # forked from the API process after start-up: its heap is shared, not copied
+        assert shared_anonymous_mb(pid) > 10
     fire_once(sp, "test.split")
     with httpx.Client(base_url=sp.base_url, headers=sp.headers()) as c:
         text = c.get("/metrics").text
@@ -99,6 +121,8 @@ def test_a_child_that_dies_is_restarted_and_work_goes_on(server_process) -> None
     replaced = wait_for(lambda: (r := roles(sp.proc.pid)).get("evaluator") not in (None, found["evaluator"]) and r,
                         timeout=10)
     assert replaced["dispatcher"] == found["dispatcher"]
+    # the replacement is a fresh interpreter (forking a process that runs threads is unsafe)
+    assert children_of(sp.proc.pid)[replaced["evaluator"]].endswith("tocsin.server.processes evaluator")
     fire_once(sp, "test.after.restart")
     assert "the evaluator process exited" in sp.log()
     with httpx.Client(base_url=sp.base_url, headers=sp.headers()) as c:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(host=args.host, port=args.port, database_url=args.database)
     children = None
-    if processes:  # started by the app once the schema is migrated (see create_app)
+    if processes:  # forked below, once the app has imported the engine and migrated the schema
         children = Children(Wakeups.create(), settings.child_environment(os.environ),
                             stop_timeout=settings.shutdown_drain_seconds + 10)
 
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     # busy thread from holding up the others' latency by the default 5 ms per hand-over
     sys.setswitchinterval(0.001)
     app = create_app(settings, children=children)
+    if children is not None:  # before uvicorn starts threads: the children are forked, sharing this memory
+        children.start()
     log = logging.getLogger("tocsin.server")
     log.info("listening", extra={"url": f"http://{settings.host}:{settings.port}/api",
                                  "token_file": None if settings.api_token else str(settings.home / "token")})

@@ -51,7 +51,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     worker: EvaluationWorker | None = None
     dispatcher: Dispatcher | None = None
     if children is not None:
-        children.metrics = metrics
+        children.metrics, children.store = metrics, store
         notify_evaluator = children.wakeups.ringer("evaluator")
         notify_dispatcher = children.wakeups.ringer("dispatcher")
     else:
@@ -70,8 +70,8 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
         writer.start()
         supervisor = None
         if children is not None:
-            # after the schema is migrated (Store.open above) and on the main thread (see Children.start); not
-            # earlier: three processes loading code at once on two cores tripled the time to a first answer
+            # after the schema is migrated (Store.open above) and on the main thread (see Children.start);
+            # `tocsin server` has already forked them before uvicorn started (then this does nothing)
             children.start()
             supervisor = asyncio.get_running_loop().create_task(children.supervise())
         if worker is not None and dispatcher is not None:

@@ -61,6 +61,21 @@ class Store:
             store._lock_fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return store
 
+    def for_forked_child(self) -> Store:
+        """This store's engines in a process forked from the one that opened it, without using (or closing) the
+        connections the parent holds: new pools, a new in-process lock, and a lock file descriptor of its own
+        (an inherited one would share its flock with the parent). Reusing the parent's engines keeps their
+        dialect set-up and compiled statements on memory pages the two processes share."""
+        self.engine.dispose(close=False)
+        if self.reader is not self.engine:
+            self.reader.dispose(close=False)
+        child = Store(self.url, self.engine, self.reader)
+        if self._lock_fd is not None:
+            database = self.engine.url.database
+            assert database is not None
+            child._lock_fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return child
+
     def close(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
