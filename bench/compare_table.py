@@ -76,7 +76,8 @@ def table(tocsin: dict[str, dict[str, Any]], prefect: dict[str, dict[str, Any]])
 
     t, p = tocsin.get("restart"), prefect.get("restart")
     add("cold start, fresh DB (median)", pick(t, "cold_start_s"), pick(p, "cold_start_s"), " s", False)
-    add("idle RSS", pick(t, "idle_rss_mb"), pick(p, "rss_idle_mb"), " MB", False)
+    add("idle RSS (summed over processes)", pick(t, "idle_rss_mb"), pick(p, "rss_idle_mb"), " MB", False)
+    lines.append(f"| idle PSS (shared pages counted once) | {fmt(pick(t, 'idle_pss_mb'), ' MB')} | not measured | |")
     for name in sorted(k for k in tocsin if k.startswith(("paced", "reactive", "fanout"))):
         t, p = tocsin[name], prefect.get(name)
         add(f"{name}: ingest events/s", pick(t, "ingest_ev_s"), pick(p, "ingest_rate_eps"), "", True)

@@ -131,6 +131,15 @@ class Engine:
                     total += int(line.split()[1]) / 1024
         return total
 
+    def pss_mb(self) -> float:
+        """Proportional set size of all the engine's processes: pages they share counted once in all."""
+        total = 0.0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+        return total
+
     def cpu_seconds(self) -> float:
         total = 0.0
         for pid in self.pids():
@@ -266,15 +275,17 @@ def run_proactive(sink: Sink, n_start: int = 100, n_done: int = 50, within: floa
 
 
 def run_restart(runs: int = 3) -> dict[str, Any]:
-    starts, rss = [], []
+    starts, rss, pss = [], [], []
     for _ in range(runs):
         engine = Engine()
         time.sleep(3)
         rss.append(engine.rss_mb())
+        pss.append(engine.pss_mb())
         starts.append(engine.cold_start_s)
         engine.stop()
     return {"scenario": "restart", "cold_start_s": round(statistics.median(starts), 2),
-            "cold_start_range": [round(min(starts), 2), round(max(starts), 2)], "idle_rss_mb": round(statistics.median(rss), 1)}
+            "cold_start_range": [round(min(starts), 2), round(max(starts), 2)], "idle_rss_mb": round(statistics.median(rss), 1),
+            "idle_pss_mb": round(statistics.median(pss), 1)}
 
 
 def main() -> None:

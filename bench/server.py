@@ -2,7 +2,8 @@
 
 Prints, and writes as JSON with --json PATH:
 1. cold start: process spawn on a fresh TOCSIN_HOME to a 200 from /api/health (median of 3);
-2. idle RSS of the server process after start (VmRSS);
+2. idle memory after start: RSS (VmRSS) of the API process and summed over all processes, and PSS summed over
+   all processes (shared pages counted once: the children are forked and share the API process's heap);
 3. ingest: events/s through POST /api/events, batches of 100 with 4 requests in flight (as the Prefect anchor),
    every batch acknowledged only after its commit (synchronous=FULL);
 4. event-to-firing at 1,000 events/s sustained: events paced in batches of 10 every 10 ms for `--seconds`;
@@ -93,7 +94,18 @@ class Server:
         return float("nan")
 
     def total_rss_mb(self) -> float:
+        """Resident memory summed over the processes: pages they share are counted once per process."""
         return sum(self.rss_mb(pid) for pid in self.pids())
+
+    def total_pss_mb(self) -> float:
+        """Proportional set size summed over the processes: each shared page counted once in all (the forked
+        children share most of the API process's heap), which is what the engine costs the machine."""
+        total = 0.0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server's processes have used so far."""
@@ -291,17 +303,21 @@ def main() -> int:
                 time.sleep(3)
                 out["idle_rss_mb"] = round(s.rss_mb(), 1)
                 out["idle_rss_all_processes_mb"] = round(s.total_rss_mb(), 1)
+                out["idle_pss_all_processes_mb"] = round(s.total_pss_mb(), 1)
             s.stop()
         out["cold_start_s"] = round(statistics.median(starts), 3)
         s = Server(Path(tmp) / "cold-single", single_process=True)
         s.start()
         time.sleep(3)
         out["idle_rss_single_process_mb"] = round(s.rss_mb(), 1)
+        out["idle_pss_single_process_mb"] = round(s.total_pss_mb(), 1)
         s.stop()
         print(f"cold start (fresh home, median of 3): {out['cold_start_s']:.3f} s", flush=True)
         print(f"idle RSS: API process {out['idle_rss_mb']} MB, all three processes "
               f"{out['idle_rss_all_processes_mb']} MB; --single-process {out['idle_rss_single_process_mb']} MB",
               flush=True)
+        print(f"idle PSS (shared pages counted once): all three processes {out['idle_pss_all_processes_mb']} MB; "
+              f"--single-process {out['idle_pss_single_process_mb']} MB", flush=True)
         for mode in args.modes.split(","):
             out[mode] = run_mode(tmp, mode == "single", args)
 
