@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -278,7 +278,7 @@ def ui_resource_events_url(ctx: Context, obj: Any) -> str:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, EventView):
-        return value._model.model_dump(mode="json")
+        return value._as_model().model_dump(mode="json")
     if isinstance(value, LabelDiver):
         return value.as_dict()
     if isinstance(value, BaseModel):
@@ -352,27 +352,57 @@ class EventView:
     """The triggering event as templates see it (Prefect's ReceivedEvent attributes plus `url`)."""
 
     def __init__(self, model: ReceivedEvent) -> None:
-        self._model = model
-        self.id = str(model.id)
-        self.event = model.event
-        self.occurred = model.occurred
-        self.received = model.received
-        self.follows = str(model.follows) if model.follows else None
-        self.payload = model.payload
-        self.resource = ResourceView(model.resource)
-        self.related = [ResourceView(r) for r in model.related]
+        self._model: ReceivedEvent | None = model
+        self._fill(str(model.id), model.event, model.occurred, model.received,
+                   str(model.follows) if model.follows else None, model.payload, model.resource, model.related)
+
+    @classmethod
+    def from_engine_json(cls, data: Mapping[str, Any]) -> EventView:
+        """The view of an event as the engine serialised it (`ReceivedEvent.model_dump_json`, inside outbox
+        rows): valid already, so it is read as is instead of validated again per delivery; the model is made
+        only if a template iterates the event. KeyError/TypeError/ValueError if it is not such JSON."""
+        view = cls.__new__(cls)
+        view._model, view._data = None, data
+        follows = data.get("follows")
+        view._fill(str(data["id"]), data["event"], _utc(data["occurred"]), _utc(data["received"]),
+                   str(follows) if follows else None, data.get("payload") or {}, data["resource"],
+                   data.get("related") or [])
+        return view
+
+    def _fill(self, event_id: str, name: str, occurred: datetime, received: datetime, follows: str | None,
+              payload: dict[str, Any], resource: Mapping[str, str], related: list[Mapping[str, str]]) -> None:
+        self.id = event_id
+        self.event = name
+        self.occurred = occurred
+        self.received = received
+        self.follows = follows
+        self.payload = payload
+        self.resource = ResourceView(resource)
+        self.related = [ResourceView(r) for r in related]
         self.resource_in_role = {}
         self.resources_in_role: dict[str, list[ResourceView]] = {}
-        for related in self.related:
-            role = related.role or ""
-            self.resource_in_role.setdefault(role, related)
-            self.resources_in_role.setdefault(role, []).append(related)
+        for item in self.related:
+            role = item.role or ""
+            self.resource_in_role.setdefault(role, item)
+            self.resources_in_role.setdefault(role, []).append(item)
 
     def __str__(self) -> str:
         return self.event
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        return iter(self._model.model_dump(mode="json").items())
+        return iter(self._as_model().model_dump(mode="json").items())
+
+    def _as_model(self) -> ReceivedEvent:
+        if self._model is None:
+            self._model = ReceivedEvent.model_validate(self._data)
+        return self._model
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("naive time")
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
 
 
 class LabelDiver:
@@ -415,6 +445,18 @@ def _as_event(value: Any) -> ReceivedEvent | None:
     if isinstance(value, BaseModel):
         value = value.model_dump()
     return ReceivedEvent.model_validate(value)
+
+
+def _event_view(value: Any, engine_built: bool) -> EventView | None:
+    """The view of an event given as a model or a dict; a dict the engine serialised is read without pydantic
+    when `engine_built` (anything unexpected in it takes the validating path)."""
+    if engine_built and isinstance(value, dict):
+        try:
+            return EventView.from_engine_json(value)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass
+    model = _as_event(value)
+    return EventView(model) if model is not None else None
 
 
 def _firing_json(firing: Any) -> dict[str, Any]:
@@ -511,6 +553,7 @@ _OBJECT_NAMES = frozenset(_KINDS.values()) | {"flow_run_url"}
 def build_context(
     automation: Mapping[str, Any], firing: Any, event: Any = None, *, ui_url: str | None = None,
     resolve_secret: Callable[[str], str] | None = None, names: Collection[str] | None = None,
+    engine_built: bool = False,
 ) -> dict[str, Any]:
     """The template context for one firing; the same for every action of every trigger type.
 
@@ -521,13 +564,15 @@ def build_context(
 
     `names` (see `template_variables`) limits the costly entries (the event, `events` and the Prefect objects)
     to the ones the templates read; the others are left out. None builds everything.
+
+    `engine_built`: the firing and event are JSON the engine wrote (the dispatcher's outbox rows), so their
+    events are read without validating them again.
     """
     firing_data = _firing_json(firing)
     objects = names is None or not _OBJECT_NAMES.isdisjoint(names)
-    model = view = None
+    view = None
     if names is None or "event" in names or objects:
-        model = _as_event(event if event is not None else _latest_event(firing_data))
-        view = EventView(model) if model is not None else None
+        view = _event_view(event if event is not None else _latest_event(firing_data), engine_built)
     labels = dict(firing_data.get("triggering_labels") or {})
     all_firings = _all_firings(firing_data)
     events: list[EventView] = []
@@ -535,13 +580,13 @@ def build_context(
         seen = set()
         for item in all_firings:
             if item.get("triggering_event"):
-                candidate = _as_event(item["triggering_event"])
+                candidate = _event_view(item["triggering_event"], engine_built)
                 if candidate is not None and candidate.id not in seen:
                     seen.add(candidate.id)
-                    events.append(EventView(candidate))
+                    events.append(candidate)
     resources: list[Mapping[str, str]] = []
-    if model is not None:
-        resources += [model.resource, *model.related]
+    if view is not None:
+        resources += [view.resource, *view.related]
     if labels.get(RESOURCE_ID):
         resources.append(labels)
     context: dict[str, Any] = {
@@ -622,6 +667,12 @@ def template_variables(sources: Collection[str]) -> frozenset[str] | None:
             return None
         found |= names
     return frozenset(found)
+
+
+def renders_in_time_of_data(sources: Collection[str]) -> bool:
+    """Whether every template only prints looked-up values (no loops, calls, filters...): such a render takes
+    time in proportion to the data and needs no watchdog, so the dispatcher runs it on its event loop."""
+    return all(not _may_run_long(convert_placeholders(source)) for source in sources)
 
 
 def validate_template(source: str) -> TemplateProblem | None:

@@ -13,44 +13,57 @@ Rules:
 6. the final outcome is written with its self-events (tocsin.automation.action.triggered and .executed or
    .failed) in one transaction.
 
-One pass of the dispatcher thread (the database work of many deliveries in one transaction; measured: two
-commits per delivery capped delivery at about 100/s, a separate settler thread at about 240/s):
-1. settles every outcome the send threads have handed in since the last pass (row status, and the outcome
-   events of final outcomes, with an executemany);
+Design: one thread runs an asyncio loop that does everything for the deliveries of this process: the passes
+below (plain SQL through the driver, `tocsin.delivery.claims`), rendering, and every HTTP channel (webhook,
+Slack, Teams, PagerDuty, Twilio, whose notifiers are coroutines) over `LeanHttpSender`'s pooled keep-alive
+connections. What blocks runs on a small thread pool: email, Apprise, Prefect API actions, pause/resume,
+templates that need the render watchdog (loops, calls, filters) and requests httpx must send. Measured with
+bench/delivery.py's throughput part (4,000 webhook deliveries to a loopback sink, SQLite): 16 send threads cost
+the dispatcher process about 1.2 ms of CPU per delivery, a quarter of it in the kernel switching between the
+threads and most of the rest in per-call overhead; on the loop it is about 0.7 ms.
+
+One pass (the database work of many deliveries in one transaction; measured: two commits per delivery capped
+delivery at about 100/s, a separate settler thread at about 240/s):
+1. settles every outcome handed in since the last pass (row status, and the outcome events of final outcomes,
+   with an executemany);
 2. claims the due rows that fit under the per-destination and in-flight limits, by one compare-and-set
    `UPDATE ... RETURNING` (a row is taken only if it is still due, so two processes never claim the same row);
-   it claims only when at least half the capacity is free, so claims come in batches;
-3. commits 1 and 2 together, then queues the claimed sends and wakes the evaluator for the outcome events;
+   it claims only when at least half the capacity (2 x `outbox_workers` deliveries in flight) is free, so
+   claims come in batches;
+3. commits 1 and 2 together, then starts a task per claimed row and wakes the evaluator for the outcome events;
 4. sleeps until the next row becomes due, an outcome arrives, or the planner commits new rows (`notify`).
 A crash between a send and the commit of its outcome leaves the row claimed; it is re-sent with the same
-delivery id when the lease expires.
+delivery id when the lease expires. `stop` claims nothing more, waits for the deliveries in flight (every
+claimed row has started) and settles their outcomes.
 
-The per-delivery work of a send thread is kept small (measured with tests/delivery/cpu_bench.py): the parsed
-action and the context names its templates read are cached per action JSON, the notifier per block type and the
-redactor per block (`redactor_for`); HTTP goes through `LeanHttpSender`; outcome events are written as JSON
-directly (the engine builds them, so they are well-formed `ReceivedEvent`s without a pydantic round-trip).
-The in-flight counts are the dispatcher thread's alone (a claim adds one, a collected outcome takes it away).
+The per-delivery work is kept small (measured with tests/delivery/cpu_bench.py): the parsed action, the context
+names its templates read and whether they render on the loop are cached per action JSON, the notifier per block
+type and the redactor per block (`redactor_for`); the event in the row is read without a pydantic round trip
+(`build_context(engine_built=True)`); outcome events are written as JSON directly (the engine builds them, so
+they are well-formed `ReceivedEvent`s). The in-flight counts and outcome lists belong to the loop alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
-import queue
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, update
+import orjson
 
+from tocsin.delivery import claims
 from tocsin.delivery.planner import NAMESPACE
 from tocsin.errors import DeliveryError, TocsinError
 from tocsin.store import outbox as outbox_rows
 from tocsin.store.events import engine_event_id, insert_events
-from tocsin.store.tables import outbox
 from tocsin.store.timeutil import iso_z, to_us
 
 if TYPE_CHECKING:
@@ -63,11 +76,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tocsin.delivery.dispatcher")
 FETCH_ROWS = 500  # due rows read per pass
-QUEUE_PER_WORKER = 2  # claimed rows allowed per send worker (claimed rows wait in the send queue)
+IN_FLIGHT_PER_WORKER = 2  # deliveries in flight per `outbox_workers`
 GAUGE_SECONDS = 1.0  # how often the pending-rows gauge is refreshed
 PREPARED_MAX = 1024  # parsed actions kept
 SETTLE_SECONDS = 0.005  # longest an outcome waits for others to be written with (while others are in flight)
 NEXT_DUE_SECONDS = 0.05  # how long the next due time read from the database is trusted (other processes' rows)
+HTTP_CHANNELS = ("send-notification", "call-webhook")
 
 
 @dataclass(frozen=True)
@@ -94,11 +108,13 @@ class _Outcome:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """An action parsed once per distinct action JSON, with the context names its templates read."""
+    """An action parsed once per distinct action JSON, with the context names its templates read and whether
+    they render on the loop (plain lookups only: nothing that needs the render watchdog)."""
 
     action: ActionBase
     kind: str
     names: frozenset[str] | None
+    on_loop: bool
 
 
 class Dispatcher:
@@ -108,63 +124,100 @@ class Dispatcher:
 
         self.store, self.clock, self.settings, self.metrics, self.vault = store, clock, settings, metrics, vault
         self.on_events = on_events  # wakes the evaluator: outcome events are events like any other
-        self._wake = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
         self._stop = threading.Event()
-        self._inflight: dict[str, int] = {}  # per destination; the dispatcher thread's alone
-        self._sends: queue.SimpleQueue[_Claimed | None] = queue.SimpleQueue()
-        self._outcomes: list[_Outcome] = []
-        self._outcomes_lock = threading.Lock()
+        self._inflight: dict[str, int] = {}  # per destination
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._outcomes: list[_Outcome] = []  # handed in, not yet collected by a pass
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
         self._gauge_at = 0.0
-        self._unsettled: list[_Outcome] = []  # collected, not yet written (the dispatcher thread's)
+        self._unsettled: list[_Outcome] = []  # collected, not yet written
         self._unsettled_since = 0.0
         self._next_due_us: int | None = None  # the next row due after now, as last read
         self._next_due_read = 0.0  # monotonic time after which it is read again
         self._thread = threading.Thread(target=self._run, name="tocsin-dispatch", daemon=True)
-        self._workers = [
-            threading.Thread(target=self._work, name=f"tocsin-send-{i}", daemon=True)
-            for i in range(settings.outbox_workers)
-        ]
-        self._http = LeanHttpSender()  # every HTTP channel
+        # blocking work: email, Apprise, Prefect API actions, pause/resume, slow templates, httpx fallbacks
+        self._blocking = ThreadPoolExecutor(settings.outbox_workers, thread_name_prefix="tocsin-send")
+        self._http = LeanHttpSender()  # every HTTP channel, on the loop
         self._prefect: Any = None  # tocsin.delivery.prefect.PrefectActions, made on first use
-        self._prepared: dict[str, _Prepared] = {}
+        self._prepared: dict[bytes, _Prepared] = {}
         self._notifiers: dict[str, Any] = {}
         redactor = getattr(vault, "redactor", None)
         self._redact = redactor.redact if redactor is not None else str  # secret values never in events
 
     def start(self) -> None:
-        for worker in self._workers:
-            worker.start()
         self._thread.start()
+        self._started.wait(10)
 
     def notify(self) -> None:
-        self._wake.set()
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the loop has ended
+                pass
 
     def stop(self) -> None:
+        """Stop claiming, let the deliveries in flight finish, settle their outcomes (rows claimed and not
+        started cannot exist: every claimed row starts at once)."""
         self._stop.set()
-        self._wake.set()
+        self.notify()
         if self._thread.is_alive():
-            self._thread.join(10)
-        for _ in self._workers:  # queued rows that have not started are left claimed: their lease expires
-            self._sends.put(None)
-        for worker in self._workers:
-            if worker.is_alive():
-                worker.join()  # the attempts in flight hand in their outcomes
+            self._thread.join()
+        self._blocking.shutdown(wait=True)
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(self._blocking)
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            self._loop = None
+            loop.close()
+
+    async def _main(self) -> None:
+        self._started.set()
+        while not self._stop.is_set():
+            try:
+                self._woken = False
+                if self._pass(claim=True):
+                    await asyncio.sleep(0)  # answers that arrived meanwhile first
+                    continue
+                await self._sleep(self._sleep_seconds())
+            except Exception:
+                log.exception("dispatch pass failed")
+                await self._sleep(0.5)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))  # the attempts in flight hand in their outcomes
         try:
             self._pass(claim=False)
         except Exception:
             log.exception("settling the last outcomes failed; their claims expire and they are retried")
+        self._http.close_idle()
+        await asyncio.sleep(0)  # the transports close
 
-    # -- the dispatcher thread ------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._wake.clear()
-                if self._pass(claim=True):
-                    continue
-                self._wake.wait(self._sleep_seconds())
-            except Exception:
-                log.exception("dispatch pass failed")
-                self._stop.wait(0.5)
+    async def _sleep(self, seconds: float) -> None:
+        """Until `_wake` (an outcome, `notify`) or `seconds`."""
+        if self._woken:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake(self) -> None:
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _sleep_seconds(self) -> float:
         """Until the next row is due (read again at most every NEXT_DUE_SECONDS, or when the time read has
@@ -173,12 +226,7 @@ class Dispatcher:
         now_us = to_us(self.clock.now())
         if now >= self._next_due_read or (self._next_due_us is not None and self._next_due_us <= now_us):
             with self.store.reader.connect() as conn:
-                self._next_due_us = conn.execute(
-                    select(func.min(outbox.c.next_attempt_us)).where(
-                        outbox.c.status.in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
-                        outbox.c.next_attempt_us > now_us,
-                    )
-                ).scalar()
+                self._next_due_us = claims.next_due_us(conn, now_us)
                 if now - self._gauge_at > GAUGE_SECONDS:
                     self._gauge_at = now
                     self.metrics.outbox_pending.set(outbox_rows.pending_count(conn))
@@ -195,8 +243,7 @@ class Dispatcher:
         Outcomes are written when the pass claims too (at least half the capacity is free), when the oldest has
         waited SETTLE_SECONDS, or when nothing else is in flight: about one transaction per half capacity of
         deliveries under load instead of one per outcome."""
-        with self._outcomes_lock:
-            outcomes, self._outcomes = self._outcomes, []
+        outcomes, self._outcomes = self._outcomes, []
         counts = self._inflight
         for o in outcomes:
             left = counts[o.row.destination] - 1
@@ -208,7 +255,7 @@ class Dispatcher:
                 if not self._unsettled:
                     self._unsettled_since = time.monotonic()
                 self._unsettled.append(o)
-        capacity = self.settings.outbox_workers * QUEUE_PER_WORKER
+        capacity = self.settings.outbox_workers * IN_FLIGHT_PER_WORKER
         room = capacity - sum(counts.values())
         claim = claim and room >= capacity // 2 and not self._stop.is_set()
         to_settle: list[_Outcome] = []
@@ -228,24 +275,30 @@ class Dispatcher:
             limit = self.settings.outbox_per_destination
             full = sorted(d for d, n in counts.items() if n >= limit)  # their rows cannot start now
             with self.store.reader.connect() as reader:
-                rows = _due_rows(reader, now_us, fetch, full)
+                rows = claims.due_rows(reader, now_us, fetch, full)
             planned = dict(counts)
-            for row in rows:
+            for row_id, destination, _ in rows:
                 if len(picked) >= room:
                     break
-                if planned.get(row.destination, 0) >= limit:
+                if planned.get(destination, 0) >= limit:
                     continue  # woken again when one of this destination's deliveries finishes
-                planned[row.destination] = planned.get(row.destination, 0) + 1
-                picked.append(row.id)
+                planned[destination] = planned.get(destination, 0) + 1
+                picked.append(row_id)
         if to_settle or picked:
             with self.store.write() as conn:
                 if to_settle:
                     settled = self._settle_rows(conn, to_settle)
                 if picked:
-                    claimed = self._claim(conn, picked, now_us)
-        for r in claimed:
-            counts[r.destination] = counts.get(r.destination, 0) + 1
-            self._sends.put(_Claimed(r.id, r.action_index, r.action, r.destination, r.attempts - 1))
+                    claimed = claims.claim(conn, picked, now_us, int(self.settings.outbox_claim_seconds * 1e6))
+        loop = self._loop
+        for row_id, action_index, action, destination, attempts in claimed:
+            counts[destination] = counts.get(destination, 0) + 1
+            row = _Claimed(row_id, action_index, action, destination, attempts - 1)
+            if loop is None:  # not running (a pass outside the loop claims nothing): cannot happen
+                raise RuntimeError("claimed outside the dispatcher loop")
+            task = loop.create_task(self._deliver(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         for o in settled:  # retries come due at their own time: wake up for them
             if o.status == outbox_rows.PENDING:
                 next_us = to_us(o.now) + int(o.delay * 1e6)  # type: ignore[arg-type]
@@ -256,51 +309,19 @@ class Dispatcher:
         # filled up are left out next time, so the loop ends); a fetch that started nothing waits for a wake-up
         return bool(claimed) and len(rows) == fetch and len(claimed) < room
 
-    def _claim(self, conn: Any, ids: list[str], now_us: int) -> list[Any]:
-        # compare-and-set for the whole batch: a row is taken only if it is still due (pending, or claimed by a
-        # process whose lease has expired); a row another process took meanwhile is not due any more
-        claim_us = int(self.settings.outbox_claim_seconds * 1e6)
-        return list(
-            conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id.in_(ids),
-                    # `|| ''` and `+ 0` keep SQLite's planner on the primary key: with the due index on (status,
-                    # next_attempt_us) it scanned every due row for each claim (5 ms for 25 rows among 3,000)
-                    (outbox.c.status + "").in_([outbox_rows.PENDING, outbox_rows.DELIVERING]),
-                    (outbox.c.next_attempt_us + 0) <= now_us,
-                )
-                .values(
-                    status=outbox_rows.DELIVERING,
-                    attempts=outbox.c.attempts + 1,
-                    next_attempt_us=now_us + claim_us,
-                    updated_us=now_us,
-                )
-                .returning(
-                    outbox.c.id,
-                    outbox.c.action_index,
-                    outbox.c.action,
-                    outbox.c.destination,
-                    outbox.c.attempts,
-                )
-            ).all()
-        )
-
     def _settle_rows(self, conn: Any, batch: list[_Outcome]) -> list[_Outcome]:
         params = []
         for o in batch:
             assert o.now is not None
             now_us = to_us(o.now)
-            params.append({"b_id": o.row.id, "b_attempts": o.attempts, "b_status": o.status, "b_error": o.error,
-                           "b_updated": now_us, "b_next": now_us + int(o.delay * 1e6)})
-        changed = conn.execute(_SETTLE, params).rowcount
-        if changed == len(batch):
+            params.append((o.status, o.error, now_us, now_us + int(o.delay * 1e6), o.row.id, o.attempts))
+        if claims.settle(conn, params) == len(batch):
             settled = batch
         else:  # some claim expired and another attempt owns the row: find out which, row by row
-            settled = [o for o in batch if _still_ours(conn, o)]
-        progress = [{"b_id": o.row.id, "b_action": o.action} for o in settled if o.action is not None]
+            settled = [o for o in batch if claims.state(conn, o.row.id) == (o.status, o.attempts)]
+        progress = [(o.action, o.row.id) for o in settled if o.action is not None]
         if progress:
-            conn.execute(_KEEP_PROGRESS, progress)
+            claims.keep_progress(conn, progress)
         events = [e for o in settled for e in o.events]
         if events:
             insert_events(conn, events)
@@ -315,31 +336,16 @@ class Dispatcher:
         if any(o.events for o in settled):
             self.on_events()
 
-    # -- send threads ---------------------------------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            row = self._sends.get()
-            if row is None:
-                return
-            if self._stop.is_set():
-                self._hand_in(_Outcome(row, row.attempts + 1, None))  # not started; the lease expires
-                continue
-            self._deliver(row)
-
-    def _hand_in(self, outcome: _Outcome) -> None:
-        with self._outcomes_lock:
-            self._outcomes.append(outcome)
-        self._wake.set()
-
-    def _deliver(self, row: _Claimed) -> None:
+    # -- one delivery ---------------------------------------------------------------------------------------------
+    async def _deliver(self, row: _Claimed) -> None:
         attempts = row.attempts + 1
         outcome = _Outcome(row, attempts, None)
         try:
-            item = json.loads(row.action)
+            item = orjson.loads(row.action)
             status_code: int | None = None
             try:
                 try:
-                    status_code = self._perform(item, row.id)
+                    status_code = await self._perform(item, row.id)
                     outcome = self._outcome(row, item, attempts, outbox_rows.DELIVERED, None, status_code)
                 except DeliveryError as exc:
                     status_code = exc.status_code
@@ -355,7 +361,8 @@ class Dispatcher:
             except Exception:  # noqa: BLE001 - the claim expires and the row is retried
                 log.exception("delivery bookkeeping failed", extra={"delivery_id": row.id})
         finally:
-            self._hand_in(outcome)
+            self._outcomes.append(outcome)
+            self._wake()
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -364,17 +371,19 @@ class Dispatcher:
         return min(self.settings.outbox_backoff_max_seconds, base) * random.uniform(0.5, 1.0)
 
     def _prepare(self, action: dict[str, Any]) -> _Prepared:
-        key = json.dumps(action, sort_keys=True, separators=(",", ":"))
+        key = orjson.dumps(action, option=orjson.OPT_SORT_KEYS)
         prepared = self._prepared.get(key)
         if prepared is None:
             from tocsin.schemas.actions import parse_action
-            from tocsin.templating import template_variables
+            from tocsin.templating import renders_in_time_of_data, template_variables
 
             parsed = parse_action(action)  # ValidationFailed (a TocsinError): dead, and not cached
-            names = None
-            if parsed.type in ("send-notification", "call-webhook"):
-                names = template_variables([source for _, source in parsed.template_fields()])
-            prepared = _Prepared(parsed, parsed.type, names)
+            names, on_loop = None, False
+            if parsed.type in HTTP_CHANNELS:
+                sources = [source for _, source in parsed.template_fields()]
+                names = template_variables(sources)
+                on_loop = names is not None and renders_in_time_of_data(sources)
+            prepared = _Prepared(parsed, parsed.type, names, on_loop)
             if len(self._prepared) >= PREPARED_MAX:
                 self._prepared.clear()
             self._prepared[key] = prepared
@@ -389,56 +398,75 @@ class Dispatcher:
             self._notifiers[block_type] = notifier
         return notifier
 
-    def _perform(self, item: dict[str, Any], delivery_id: str) -> int | None:
+    def _render(self, prepared: _Prepared, item: dict[str, Any]) -> dict[str, Any]:
         from tocsin import templating
 
-        prepared = self._prepare(item["action"])
-        action, kind = prepared.action, prepared.kind
-        if kind == "do-nothing":
-            return None
-        if kind in ("pause-automation", "resume-automation"):
-            from tocsin.server import services
-
-            target = getattr(action, "automation_id", None) or item["automation"]["id"]
-            services.set_enabled(self.store, self.clock, str(target), {"enabled": kind == "resume-automation"})
-            self.on_events()
-            return None
         context = templating.build_context(item["automation"], item["firing"], item.get("event"),
-                                           resolve_secret=self.vault.resolve, names=prepared.names)
+                                           resolve_secret=self.vault.resolve, names=prepared.names,
+                                           engine_built=True)
         try:
-            rendered = templating.render_action(action, context)
+            return templating.render_action(prepared.action, context)
         except templating.TemplateRenderError as exc:
             item["template_error"] = str(exc)  # reported in the .failed event
             raise
+
+    def _set_enabled(self, target: str, enabled: bool) -> None:
+        from tocsin.server import services
+
+        services.set_enabled(self.store, self.clock, target, {"enabled": enabled})
+        self.on_events()
+
+    async def _perform(self, item: dict[str, Any], delivery_id: str) -> int | None:
+        """One attempt: HTTP channels on the loop; everything that blocks on the thread pool."""
+        prepared = self._prepare(item["action"])
+        action, kind = prepared.action, prepared.kind
+        loop = asyncio.get_running_loop()
+        if kind == "do-nothing":
+            return None
+        if kind in ("pause-automation", "resume-automation"):
+            target = getattr(action, "automation_id", None) or item["automation"]["id"]
+            await loop.run_in_executor(None, self._set_enabled, str(target), kind == "resume-automation")
+            return None
+        if prepared.on_loop:
+            rendered = self._render(prepared, item)
+        else:  # templates that may loop or call run under the render watchdog, off the loop
+            rendered = await loop.run_in_executor(None, self._render, prepared, item)
         if item.get("drill"):
             from tocsin.delivery.drill import mark_rendered
 
             rendered = mark_rendered(kind, rendered)
-        if kind not in ("send-notification", "call-webhook"):
+        if kind not in HTTP_CHANNELS:
             if self._prefect is None:
                 from tocsin.delivery.prefect import PrefectActions
 
                 self._prefect = PrefectActions(self.vault)
-            return self._prefect.run(action, item, delivery_id, self.clock.now(), rendered)  # type: ignore[no-any-return]
+            call = functools.partial(self._prefect.run, action, item, delivery_id, self.clock.now(), rendered)
+            return await loop.run_in_executor(None, call)  # type: ignore[no-any-return]
+        from tocsin.notifications import NOTIFICATION_BLOCK_TYPES
+        from tocsin.notifications.base import HttpNotifier
+
         block_type, block = self.vault.load_block(str(action.block_document_id))  # type: ignore[attr-defined]
+        extra: dict[str, Any] = {}
         if kind == "call-webhook":
             if block_type != "webhook":
                 raise DeliveryError(f"call-webhook needs a 'webhook' block, got {block_type!r}", permanent=True)
-            result = self._notifier(block_type).send(block, "", rendered["payload"], delivery_id=delivery_id,
-                                                     headers=rendered.get("headers") or None)
+            subject, body = "", rendered["payload"]
+            extra["headers"] = rendered.get("headers") or None
         else:
-            from tocsin.notifications import NOTIFICATION_BLOCK_TYPES
-
             if block_type not in NOTIFICATION_BLOCK_TYPES:
                 raise DeliveryError(f"block type {block_type!r} cannot send notifications", permanent=True)
-            extra: dict[str, Any] = {}
+            subject, body = rendered["subject"], rendered["body"]
             if block_type.startswith("pager-duty"):
                 extra["dedup_key"] = item["firing"]["id"]
                 extra["automation_id"] = item["automation"]["id"]
             elif item.get("progress"):  # an earlier attempt reached some recipients (twilio-sms)
                 extra["progress"] = item["progress"]
-            result = self._notifier(block_type).send(block, rendered["subject"], rendered["body"],
-                                                     delivery_id=delivery_id, **extra)
+        notifier = self._notifier(block_type)
+        if isinstance(notifier, HttpNotifier):
+            result = await notifier.asend(block, subject, body, delivery_id=delivery_id, **extra)
+        else:  # email, Apprise
+            call = functools.partial(notifier.send, block, subject, body, delivery_id=delivery_id, **extra)
+            result = await loop.run_in_executor(None, call)
         return result.status_code  # type: ignore[no-any-return]
 
     # -- outcomes -------------------------------------------------------------------------------------------------
@@ -485,43 +513,18 @@ class Dispatcher:
         return tuple(out)
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _due_rows(conn: Any, now_us: int, fetch: int, full: list[str]) -> list[Any]:
-    """Up to `fetch` due rows (pending, or claimed under an expired lease), earliest first: one range scan of
-    the (status, next_attempt_us) index per status. With both statuses in one `IN` SQLite sorted every due row
-    on each pass (milliseconds with thousands queued, inside the write lock)."""
-    found: list[Any] = []
-    for status in (outbox_rows.PENDING, outbox_rows.DELIVERING):
-        query = select(outbox.c.id, outbox.c.destination, outbox.c.next_attempt_us).where(
-            outbox.c.status == status, outbox.c.next_attempt_us <= now_us)
-        if full:
-            query = query.where(outbox.c.destination.not_in(full))
-        found += conn.execute(query.order_by(outbox.c.next_attempt_us).limit(fetch)).all()
-    found.sort(key=lambda r: r.next_attempt_us)
-    return found[:fetch]
+def _dumps(value: Any) -> str:
+    """Compact JSON as ReceivedEvent.model_dump_json writes it; the standard encoder for what orjson refuses
+    (lone surrogates in an error text)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _json_dumps(value)
 
 
-_KEEP_PROGRESS = update(outbox).where(outbox.c.id == bindparam("b_id")).values(action=bindparam("b_action"))
-
-# rows are settled only by the attempt that claimed them (same attempt count, still delivering)
-_SETTLE = (
-    update(outbox)
-    .where(
-        outbox.c.id == bindparam("b_id"),
-        (outbox.c.status + "") == outbox_rows.DELIVERING,  # by primary key, not the due index (see _claim)
-        outbox.c.attempts == bindparam("b_attempts"),
-    )
-    .values(
-        status=bindparam("b_status"),
-        last_error=bindparam("b_error"),
-        updated_us=bindparam("b_updated"),
-        next_attempt_us=bindparam("b_next"),
-    )
-)
-
-
-def _still_ours(conn: Any, o: _Outcome) -> bool:
-    row = conn.execute(select(outbox.c.status, outbox.c.attempts).where(outbox.c.id == o.row.id)).first()
-    return row is not None and row.status == o.status and row.attempts == o.attempts
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

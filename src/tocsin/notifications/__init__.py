@@ -1,5 +1,6 @@
 """Notification channels: one module per service, one `Notifier.send(block, subject, body, *, delivery_id)`
-each.
+each. The HTTP ones (`HttpNotifier`) are written as the coroutine `asend`, which the dispatcher awaits on its
+event loop; their `send` runs it with blocking requests.
 
 Build one `HttpSender` per process and ask `notifier_for(block_type, http=..., resolve_secret=...)` for the
 notifier of a block type. Notifiers keep no state between calls, so they may be cached per type.

@@ -16,7 +16,7 @@ notifier passes through a `Redactor` loaded with the block's secret values and t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -211,6 +211,11 @@ class HttpSender:
         excerpt = redactor.redact(response.text[:EXCERPT_CHARS])
         return self._outcome(response.status_code, excerpt, response.headers.get("Retry-After"), channel)
 
+    async def arequest(self, method: str, url: str, **kwargs: Any) -> DeliveryResult:
+        """What notifier coroutines await: here `request` itself, done before the await returns (so `run_sync`
+        can drive them); the dispatcher's `LeanHttpSender` sends on its event loop instead."""
+        return self.request(method, url, **kwargs)
+
     def _outcome(self, status: int, excerpt: str, retry_after_header: str | None, channel: str) -> DeliveryResult:
         """2xx -> DeliveryResult; 429/5xx -> retryable DeliveryError (honouring Retry-After); else permanent."""
         if 200 <= status < 300:
@@ -226,11 +231,31 @@ class HttpSender:
         )
 
 
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a notifier coroutine whose awaits all complete at once (a blocking `HttpSender`'s `arequest`)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("the notifier awaited something that does not complete at once: use an event loop")
+
+
 class HttpNotifier:
-    """Base of the notifiers that talk HTTP: one shared sender, and how to resolve `*_secret` block fields."""
+    """Base of the notifiers that talk HTTP: one shared sender, and how to resolve `*_secret` block fields.
+
+    Each is written once, as the coroutine `asend` awaiting `http.arequest`: the dispatcher awaits it on its
+    event loop (with `LeanHttpSender`), and `send` runs it with blocking requests (with `HttpSender`)."""
 
     channel = "HTTP"
 
     def __init__(self, *, http: HttpSender, resolve_secret: SecretResolver | None = None) -> None:
         self.http = http
         self.resolve_secret = resolve_secret
+
+    def send(self, block: Any, subject: str, body: str, *, delivery_id: str, **extra: Any) -> DeliveryResult:
+        return run_sync(self.asend(block, subject, body, delivery_id=delivery_id, **extra))  # type: ignore[no-any-return]
+
+    async def asend(self, block: Any, subject: str, body: str, *, delivery_id: str,
+                    **extra: Any) -> DeliveryResult:
+        raise NotImplementedError

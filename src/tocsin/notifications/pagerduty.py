@@ -80,7 +80,7 @@ def pagerduty_event(
 class PagerDutyNotifier(HttpNotifier):
     channel = "PagerDuty"
 
-    def send(
+    async def asend(
         self, block: PagerDuty, subject: str, body: str, *, delivery_id: str, dedup_key: str | None = None,
         automation_id: str | None = None,
     ) -> DeliveryResult:
@@ -97,7 +97,7 @@ class PagerDutyNotifier(HttpNotifier):
         dedup = dedup_key_for(block, delivery_id=delivery_id, firing_id=dedup_key, subject=subject,
                               automation_id=automation_id)
         event = pagerduty_event(block, key, subject, body, dedup)
-        return self.http.request(
+        return await self.http.arequest(
             "POST",
             url,
             json=event,

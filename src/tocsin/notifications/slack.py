@@ -21,9 +21,9 @@ class SlackNotifier(HttpNotifier):
     channel = "Slack"
 
 
-    def send(self, block: SlackWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
+    async def asend(self, block: SlackWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         url = require(resolve(block, "url", self.resolve_secret), "Slack webhook URL")
-        return self.http.request(
+        return await self.http.arequest(
             "POST",
             url,
             json={"text": slack_text(subject, body)},

@@ -45,9 +45,9 @@ class TeamsNotifier(HttpNotifier):
     channel = "Microsoft Teams"
 
 
-    def send(self, block: MsTeamsWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
+    async def asend(self, block: MsTeamsWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         url = require(resolve(block, "url", self.resolve_secret), "Teams Workflows URL")
-        return self.http.request(
+        return await self.http.arequest(
             "POST",
             url,
             json=adaptive_card_message(subject, body, wrap=block.wrap),

@@ -34,7 +34,7 @@ class TwilioNotifier(HttpNotifier):
     channel = "Twilio"
 
 
-    def send(self, block: TwilioSms, subject: str, body: str, *, delivery_id: str,
+    async def asend(self, block: TwilioSms, subject: str, body: str, *, delivery_id: str,
              progress: dict[str, Any] | None = None) -> DeliveryResult:
         """One message per number. `progress` ({"reached": [...]}, from an earlier attempt of this delivery)
         names numbers that already got it: they are skipped, and a failure part-way reports the numbers
@@ -54,7 +54,7 @@ class TwilioNotifier(HttpNotifier):
                 continue
             form = {"To": number, **sender, "Body": sms_text(subject, body)}
             try:
-                result = self.http.request(
+                result = await self.http.arequest(
                     "POST",
                     url,
                     data=form,

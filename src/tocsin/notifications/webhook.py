@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from tocsin.notifications.base import (
     DeliveryResult,
     HttpNotifier,
@@ -40,10 +42,15 @@ def substitute(value: Any, values: Mapping[str, str]) -> Any:
 
 
 def content_type_for(payload: str) -> str:
+    """application/json for a payload that parses as JSON, else text. orjson answers first (about a tenth of
+    json.loads' time, once per delivery); what it refuses (NaN, huge integers) json.loads decides."""
     try:
-        json.loads(payload)
+        orjson.loads(payload)
     except ValueError:
-        return "text/plain; charset=utf-8"
+        try:
+            json.loads(payload)
+        except ValueError:
+            return "text/plain; charset=utf-8"
     return "application/json"
 
 
@@ -55,7 +62,7 @@ class CustomWebhookNotifier(HttpNotifier):
     channel = "custom webhook"
 
 
-    def send(self, block: CustomWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
+    async def asend(self, block: CustomWebhook, subject: str, body: str, *, delivery_id: str) -> DeliveryResult:
         values = {"subject": subject, "body": body, "name": block.name, **(block.secrets or {})}
         kwargs: dict[str, Any] = {}
         headers = dict(substitute(block.headers or {}, values))
@@ -75,7 +82,7 @@ class CustomWebhookNotifier(HttpNotifier):
         if block.cookies:
             kwargs["cookies"] = substitute(block.cookies, values)
         url = substitute(block.url, values)
-        return self.http.request(
+        return await self.http.arequest(
             block.method,
             url,
             headers=headers,
@@ -93,7 +100,7 @@ class CallWebhookNotifier(HttpNotifier):
     channel = "webhook"
 
 
-    def send(
+    async def asend(
         self,
         block: Webhook,
         subject: str,
@@ -107,7 +114,7 @@ class CallWebhookNotifier(HttpNotifier):
         all_headers = {**(block.headers or {}), **(headers or {})}
         if body and not _has_header(all_headers, "Content-Type"):
             all_headers["Content-Type"] = content_type_for(body)
-        return self.http.request(
+        return await self.http.arequest(
             block.method,
             url,
             headers=all_headers,
