@@ -11,11 +11,13 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from itertools import chain
+from operator import itemgetter
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, field_validator
-from pydantic_core import core_schema
+from pydantic_core import SchemaSerializer, SchemaValidator, core_schema
 
 MAX_EVENT_NAME_LENGTH = 1024
 MAX_RESOURCE_LABELS = 500
@@ -196,6 +198,60 @@ class ReceivedEvent(Event):
     @classmethod
     def _received_is_aware(cls, value: datetime) -> datetime:
         return _aware(value)
+
+
+# --- a batch as clients send it -------------------------------------------------------------------------------
+# Every ingested event passes here too. A batch in the common shape (UTC times, ids in the canonical lowercase
+# form, string labels within the limits) is validated and written back as JSON by pydantic-core alone, into
+# plain dicts with Event's fields in Event's order: no Event objects, no Python per field. Anything else
+# returns None and is left to `Event`, which accepts it or rejects it with its own messages and paths.
+_UUID_TEXT = core_schema.str_schema(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                                    strict=True)
+_LIMITED_LABELS = core_schema.dict_schema(_STRICT_STR, _STRICT_STR, max_length=MAX_RESOURCE_LABELS, strict=True)
+
+
+def _field(schema: core_schema.CoreSchema, **default: Any) -> core_schema.TypedDictField:
+    return core_schema.typed_dict_field(core_schema.with_default_schema(schema, **default) if default else schema)
+
+
+_SENT_EVENT = core_schema.typed_dict_schema({
+    "occurred": _field(core_schema.datetime_schema(tz_constraint=0), default_factory=utcnow),
+    "event": _field(core_schema.str_schema(min_length=1, max_length=MAX_EVENT_NAME_LENGTH, strict=True)),
+    "resource": _field(_LIMITED_LABELS),
+    "related": _field(core_schema.list_schema(_LIMITED_LABELS, max_length=MAX_RELATED_RESOURCES, strict=True),
+                      default_factory=list),
+    "payload": _field(core_schema.dict_schema(_STRICT_STR, core_schema.any_schema(), strict=True),
+                      default_factory=dict),
+    "id": _field(_UUID_TEXT, default_factory=lambda: str(uuid4())),
+    "follows": _field(core_schema.nullable_schema(_UUID_TEXT), default=None),
+}, extra_behavior="ignore")
+assert list(_SENT_EVENT["fields"]) == list(Event.model_fields)  # same JSON, field for field
+_SENT_BATCH = core_schema.list_schema(_SENT_EVENT, strict=True)
+_SENT_VALIDATOR, _SENT_SERIALIZER = SchemaValidator(_SENT_BATCH), SchemaSerializer(_SENT_BATCH)
+_BETWEEN_EVENTS = '},{"occurred":"'  # every event's JSON starts with its `occurred` string
+_CUT = '\x00{"occurred":"'  # a NUL is never raw in JSON text: cut there, keeping each event's opening
+_resource_id, _role = itemgetter(RESOURCE_ID), itemgetter(RESOURCE_ROLE)
+
+
+def validate_sent_batch(raw: bytes) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """A JSON array of events in the common shape: each event as a dict of Event's fields (`occurred` an aware
+    UTC datetime, `id` and `follows` canonical UUID text) and as its JSON without the closing brace, exactly as
+    `Event.model_dump_json()` writes it. None when any event is outside the common shape or invalid: then
+    validate with Event."""
+    try:
+        sent = _SENT_VALIDATOR.validate_json(raw)
+        related = list(chain.from_iterable(map(itemgetter("related"), sent)))
+        if not (all(map(_resource_id, map(itemgetter("resource"), sent)))
+                and all(map(_resource_id, related)) and all(map(_role, related))):
+            return None  # an empty or missing id or role label
+        if not sent:
+            return [], []
+        text = _SENT_SERIALIZER.to_json(sent).decode()
+    except (ValueError, KeyError):  # pydantic-core's ValidationError and PydanticSerializationError too
+        return None
+    # [{"occurred":"...},{"occurred":"...}]: a payload can hold the separator too, but that only adds heads
+    heads = text[1:-2].replace(_BETWEEN_EVENTS, _CUT).split("\x00")
+    return (sent, heads) if len(heads) == len(sent) else None
 
 
 # --- matching -------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from tocsin.schemas.events import MAX_EVENT_SIZE_BYTES, Event, ReceivedEvent, Re
 from tocsin.server.auth import allows
 from tocsin.server.context import AppContext
 from tocsin.server.deps import admin, ingest
+from tocsin.server.ingest import sent_rows
 from tocsin.server.problems import rejected
 from tocsin.store import events as event_rows
 
@@ -30,19 +31,31 @@ MAX_PAGE = 50  # Prefect's page size limit for /events/filter
 WS_IN_FLIGHT = 2000  # websocket frames accepted ahead of their commit
 
 
-def parse_events(raw: bytes, now: datetime) -> list[Event]:
-    """Validate a POST body; raises ValidationFailed (422) or TooLarge (413) with the offending path."""
+def parse_rows(raw: bytes, now: datetime) -> list[tuple[Any, ...]]:
+    """A POST body's event rows, received `now`; raises TooLarge (413) or ValidationFailed (422) with the
+    offending path. A batch in the common shape is validated in one pass (`sent_rows`); anything else, valid or
+    not, by the Event model, as before."""
     if len(raw) > MAX_EVENT_SIZE_BYTES:  # only then can a single event be too large
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationFailed([("", f"request body is not valid JSON: {exc}")]) from None
-        for i, item in enumerate(data if isinstance(data, list) else []):
-            size = len(json.dumps(item, separators=(",", ":")).encode())
-            if size > MAX_EVENT_SIZE_BYTES:
-                raise TooLarge(str(i), size)
+        _check_sizes(raw)
+    rows = sent_rows(raw, now)
+    return event_rows.sent_event_rows(parse_events(raw), now) if rows is None else rows
+
+
+def _check_sizes(raw: bytes) -> None:
     try:
-        sent = _EVENTS.validate_json(raw)
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed([("", f"request body is not valid JSON: {exc}")]) from None
+    for i, item in enumerate(data if isinstance(data, list) else []):
+        size = len(json.dumps(item, separators=(",", ":")).encode())
+        if size > MAX_EVENT_SIZE_BYTES:
+            raise TooLarge(str(i), size)
+
+
+def parse_events(raw: bytes) -> list[Event]:
+    """Validate a POST body with the Event model; raises ValidationFailed (422) with the offending path."""
+    try:
+        return _EVENTS.validate_json(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -53,7 +66,6 @@ def parse_events(raw: bytes, now: datetime) -> list[Event]:
         if problems:
             raise ValidationFailed(problems) from None
         raise ValidationFailed.from_pydantic(exc) from None
-    return sent
 
 
 class TooLarge(Exception):
@@ -86,16 +98,14 @@ async def post_events(request: Request, context: AppContext = Depends(ingest_sco
     raw = await request.body()
     if len(raw) > context.settings.max_request_bytes:
         return too_large("", len(raw))
-    now = context.clock.now()
     try:
-        sent = parse_events(raw, now)
+        rows = parse_rows(raw, context.clock.now())  # `received` is the engine's to stamp
     except ValidationFailed as exc:
         return rejected(exc)
     except TooLarge as exc:
         return too_large(exc.path, exc.size)
-    if sent:  # `received` is the engine's to stamp
-        rows = event_rows.sent_event_rows(sent, now)
-        await asyncio.wrap_future(context.writer.submit(rows))
+    if rows:
+        await context.writer.submit(rows)
     return Response(status_code=204)
 
 
@@ -139,7 +149,7 @@ async def events_in(websocket: WebSocket) -> None:
                 await websocket.send_text(json.dumps({"type": "error", "detail": [
                     {"field": p, "msg": m} for p, m in problems]}))
                 continue
-            fut = asyncio.wrap_future(context.writer.submit([event_rows.event_row(event)]))
+            fut = context.writer.submit([event_rows.event_row(event)])
             pending.add(fut)
             fut.add_done_callback(pending.discard)
             if len(pending) >= WS_IN_FLIGHT:
