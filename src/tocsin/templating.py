@@ -801,6 +801,62 @@ def _may_run_long(source: str) -> bool:
     return not all(type(node) in _STRAIGHT_NODES for node in [tree, *tree.find_all(nodes.Node)])
 
 
+_Lookup = tuple[str, tuple[tuple[bool, Any], ...]]  # a context name, then (is attribute, name or key) steps
+
+
+@lru_cache(maxsize=1024)
+def _lookups(source: str) -> tuple[str | _Lookup, ...] | None:
+    """A template of text and `{{ name.attr['key'] }}` lookups as its parts (text, or a lookup), so that it
+    prints without Jinja's per-render context and generator (about half of a short render); None for anything
+    else, which Jinja renders."""
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError:
+        return None
+    parts: list[str | _Lookup] = []
+    for output in tree.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for node in output.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append(node.data)
+                continue
+            steps: list[tuple[bool, Any]] = []
+            while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+                if isinstance(node, nodes.Getattr):
+                    steps.append((True, node.attr))
+                elif isinstance(node.arg, nodes.Const):
+                    steps.append((False, node.arg.value))
+                else:
+                    return None
+                node = node.node
+            if not isinstance(node, nodes.Name):
+                return None
+            parts.append((node.name, tuple(reversed(steps))))
+    return tuple(parts)
+
+
+def _print_lookups(parts: tuple[str | _Lookup, ...], variables: dict[str, Any]) -> str:
+    """What Jinja's compiled code does for these parts: names from the context, then the globals, else
+    undefined; each step through the sandbox's getattr/getitem; each value printed with str()."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        name, steps = part
+        if name in variables:
+            value = variables[name]
+        elif name in _ENV.globals:
+            value = _ENV.globals[name]
+        else:
+            value = _ENV.undefined(name=name)
+        for is_attribute, key in steps:
+            value = _ENV.getattr(value, key) if is_attribute else _ENV.getitem(value, key)
+        out.append(str(value))
+    return "".join(out)
+
+
 def render(
     source: str,
     context: Mapping[str, Any],
@@ -818,6 +874,16 @@ def render(
         variables = dict(variables)
         variables["message"] = _render_default_message(variables, max_output_chars, timeout_seconds)
     if not _may_run_long(converted):
+        parts = _lookups(converted)
+        if parts is not None:
+            try:
+                text = _print_lookups(parts, variables)
+            except Exception:  # noqa: BLE001 - Jinja renders it again below, and reports the error as always
+                pass
+            else:
+                if len(text) > max_output_chars:
+                    raise TemplateRenderError(f"output is longer than {max_output_chars} characters")
+                return text
         try:
             return _generate(compiled, variables, max_output_chars)
         except TemplateRenderError:

@@ -57,3 +57,25 @@ def test_json_that_is_not_the_engines_takes_the_validating_path() -> None:
     assert templating.render("{{ event.occurred }} {{ event.related | length }}", context) == (
         "2026-01-02 01:04:05+00:00 0"
     )
+
+
+LOOKUPS = [
+    "plain text, no lookups\n",
+    "{{ event.id }}-{{ event.resource['prefect.resource.id'] }}  {{- event.event -}}  !",
+    "{{ missing }}|{{ missing.a.b['c'] }}|{{ event.nope.deeper }}|{{ event.payload['n'] }}",
+    "{{ event.payload.nested.x[1] }} {{ firing['id'] }} {{ automation.name }} {{ labels.anything }}",
+    "{{ event.__class__ }}{{ event._model }}{{ range }}",
+    "{{ 'quoted' }}",  # a constant: not a lookup, Jinja renders it
+]
+
+
+@pytest.mark.parametrize("source", LOOKUPS)
+def test_plain_lookups_print_as_jinja_prints_them(source: str) -> None:
+    event_json = json.loads(_event().model_dump_json())
+    firing = {"id": "f-1", "triggering_event": event_json}
+    context = templating.build_context({"id": "a", "name": "auto"}, firing, event_json, engine_built=True)
+    jinja = templating._generate(templating._compile(source), context, 10_000)
+    parts = templating._lookups(source)
+    if parts is not None:
+        assert templating._print_lookups(parts, context) == jinja
+    assert templating.render(source, context) == jinja

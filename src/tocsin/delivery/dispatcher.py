@@ -59,9 +59,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tocsin import templating
 from tocsin.delivery import claims
 from tocsin.delivery.planner import NAMESPACE
 from tocsin.errors import DeliveryError, TocsinError
+from tocsin.notifications import NOTIFICATION_BLOCK_TYPES
+from tocsin.notifications.base import HttpNotifier
 from tocsin.store import outbox as outbox_rows
 from tocsin.store.events import engine_event_id, insert_events
 from tocsin.store.timeutil import iso_z, to_us
@@ -115,6 +118,7 @@ class _Prepared:
     kind: str
     names: frozenset[str] | None
     on_loop: bool
+    block_id: str  # of send-notification and call-webhook
 
 
 class Dispatcher:
@@ -375,15 +379,15 @@ class Dispatcher:
         prepared = self._prepared.get(key)
         if prepared is None:
             from tocsin.schemas.actions import parse_action
-            from tocsin.templating import renders_in_time_of_data, template_variables
 
             parsed = parse_action(action)  # ValidationFailed (a TocsinError): dead, and not cached
             names, on_loop = None, False
             if parsed.type in HTTP_CHANNELS:
                 sources = [source for _, source in parsed.template_fields()]
-                names = template_variables(sources)
-                on_loop = names is not None and renders_in_time_of_data(sources)
-            prepared = _Prepared(parsed, parsed.type, names, on_loop)
+                names = templating.template_variables(sources)
+                on_loop = names is not None and templating.renders_in_time_of_data(sources)
+            block_id = str(getattr(parsed, "block_document_id", "") or "")
+            prepared = _Prepared(parsed, parsed.type, names, on_loop, block_id)
             if len(self._prepared) >= PREPARED_MAX:
                 self._prepared.clear()
             self._prepared[key] = prepared
@@ -399,8 +403,6 @@ class Dispatcher:
         return notifier
 
     def _render(self, prepared: _Prepared, item: dict[str, Any]) -> dict[str, Any]:
-        from tocsin import templating
-
         context = templating.build_context(item["automation"], item["firing"], item.get("event"),
                                            resolve_secret=self.vault.resolve, names=prepared.names,
                                            engine_built=True)
@@ -442,10 +444,7 @@ class Dispatcher:
                 self._prefect = PrefectActions(self.vault)
             call = functools.partial(self._prefect.run, action, item, delivery_id, self.clock.now(), rendered)
             return await loop.run_in_executor(None, call)  # type: ignore[no-any-return]
-        from tocsin.notifications import NOTIFICATION_BLOCK_TYPES
-        from tocsin.notifications.base import HttpNotifier
-
-        block_type, block = self.vault.load_block(str(action.block_document_id))  # type: ignore[attr-defined]
+        block_type, block = self.vault.load_block(prepared.block_id)
         extra: dict[str, Any] = {}
         if kind == "call-webhook":
             if block_type != "webhook":
