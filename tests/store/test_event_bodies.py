@@ -1,6 +1,6 @@
 """Stored event bodies: `sent_event_rows` writes what it always wrote (serialising a request's events in one
-call), and `parse_stored_event` reads any body the engine writes back to exactly what
-`ReceivedEvent.model_validate_json` gives."""
+call), `parse_stored_event` reads any body the engine writes back to exactly what
+`ReceivedEvent.model_validate_json` gives, and `peek_stored_event` its id and times when it follows nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tocsin.schemas.events import Event, ReceivedEvent
-from tocsin.store.events import event_row, parse_stored_event, sent_event_rows
+from tocsin.store.events import event_row, parse_stored_event, peek_stored_event, sent_event_rows
 from tocsin.store.timeutil import to_us
 
 RECEIVED = datetime(2024, 5, 1, 10, 0, 0, 250, tzinfo=timezone.utc)
@@ -40,6 +40,13 @@ def _fields(event: ReceivedEvent) -> dict[str, Any]:
 
 def _same_as_validated(body: str) -> None:
     fast, slow = parse_stored_event(body), ReceivedEvent.model_validate_json(body)
+    peeked = peek_stored_event(body)
+    if slow.follows is not None:
+        assert peeked is None
+    elif peeked is not None:  # (None: another shape, which is parsed instead)
+        assert peeked == (slow.id, slow.occurred, slow.received)
+        assert type(peeked[0]) is type(slow.id) and peeked[0].is_safe == slow.id.is_safe
+        assert peeked[1].tzinfo is timezone.utc and peeked[2].tzinfo is timezone.utc
     assert type(fast) is ReceivedEvent
     assert fast == slow
     assert _fields(fast) == _fields(slow)
@@ -142,3 +149,12 @@ def test_to_us_is_the_exact_microsecond_count(when: datetime) -> None:
     except OverflowError:
         return
     assert to_us(when) == expected
+
+
+def test_engine_written_bodies_that_follow_nothing_are_peeked() -> None:
+    event = Event(event="x", resource={"prefect.resource.id": "r"}, payload={"follows": str(uuid.uuid4())})
+    body = sent_event_rows([event], RECEIVED)[0][5]
+    assert peek_stored_event(body) == (event.id, event.occurred, RECEIVED)
+    follower = Event(event="x", resource={"prefect.resource.id": "r"}, follows=uuid.uuid4())
+    assert peek_stored_event(sent_event_rows([follower], RECEIVED)[0][5]) is None
+    assert peek_stored_event(body.replace('"received":"', '"received":"not a time')) is None

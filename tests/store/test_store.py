@@ -42,6 +42,26 @@ def test_event_insert_ignores_known_ids_and_keeps_commit_order(store) -> None:
                                                                       for r in rows]
 
 
+def test_the_event_reader_sees_each_new_commit(store) -> None:
+    rows = [_row(i) for i in range(4)]
+    reader = events.EventReader(store.reader)
+    try:
+        assert reader.read(0, 10) == []
+        with store.engine.begin() as conn:
+            events.insert_events(conn, rows[:2])
+        first = reader.read(0, 10)
+        assert [(name, body) for _, name, body in first] == [("t", r["body"]) for r in rows[:2]]
+        with store.engine.begin() as conn:  # a writer is not blocked by the reader between reads
+            events.insert_events(conn, rows[2:])
+        later = reader.read(first[-1][0], 1)
+        assert [body for _, _, body in later] == [rows[2]["body"]]
+        assert reader.read(0, 10)[2:] == reader.read(first[-1][0], 10)
+        with store.reader.connect() as conn:
+            assert events.read_after(conn, 0, 10) == [(seq, body) for seq, _, body in reader.read(0, 10)]
+    finally:
+        reader.close()
+
+
 def test_a_stale_evaluator_cannot_commit_a_step(store) -> None:
     state = InMemoryStateStore()
     with store.engine.begin() as conn:

@@ -275,3 +275,70 @@ def test_deadline_bookkeeping_stays_bounded_while_windows_come_and_go():
     assert all(len(heap) <= 2 * len(store.buckets_by_trigger.get(key, {})) + 16
                for key, heap in store._ends_by_trigger.items())
     assert store.earliest_end() == min(b.end for b in store.buckets.values())
+
+
+# --- events passed by: what a server does with the events no trigger looks at ---------------------------------
+_PASS_BY_TRIGGERS = [
+    {"expect": ["a.*"], "posture": "Reactive", "threshold": 2, "within": 60},
+    {"expect": ["b"], "after": ["c"], "for_each": ["prefect.resource.id"], "posture": "Proactive",
+     "threshold": 1, "within": 30},
+    {"type": "metric", "metric": {"name": "successes", "threshold": 0.5, "operator": "<", "range": 300,
+                                  "firing_for": 300}},
+]
+
+
+@st.composite
+def _streams(draw):
+    """Events with names some triggers see and others none does, ignored names, repeated ids and followers."""
+    names = st.sampled_from(["a.1", "b", "c", "x", "y.z", "prefect.log.write", "prefect.flow-run.Completed",
+                             "prefect.flow-run.Failed"])
+    ids = [uuid4() for _ in range(6)]
+    out = []
+    for _ in range(draw(st.integers(1, 25))):
+        out.append((draw(st.integers(0, 400)),  # seconds since the previous event
+                    draw(names), draw(st.sampled_from(ids + [None] * 6)),
+                    draw(st.sampled_from(ids + [None] * 12)), draw(st.integers(-120, 5))))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=_streams(), loaded=st.lists(st.sampled_from(range(len(_PASS_BY_TRIGGERS))), max_size=3))
+def test_passing_by_the_events_no_trigger_sees_changes_nothing(stream, loaded):
+    """`pass_by` for every event that `sees` nothing for and follows nothing, `on_event` for the rest: the same
+    firings and the same state as `on_event` for all."""
+    clocks = [FakeClock(T0), FakeClock(T0)]
+    full, lean = (Evaluator(clock=c) for c in clocks)
+    for i in loaded:
+        automation, trigger = uuid4(), parse_trigger(_PASS_BY_TRIGGERS[i])
+        for ev in (full, lean):
+            ev.load(automation, trigger)
+    fired = [[], []]
+    wall = T0
+    for gap, name, event_id, follows, skew in stream:
+        wall += timedelta(seconds=gap)
+        for clock, ev, out in zip(clocks, (full, lean), fired):
+            while (due := ev.next_deadline()) is not None and due <= wall:
+                clock.set(max(due, clock.now()))
+                out += ev.on_tick()
+            clock.set(wall)
+        event = Event(event=name, resource={"prefect.resource.id": "prefect.flow-run.1"}, id=event_id or uuid4(),
+                      follows=follows, occurred=wall + timedelta(seconds=skew)).receive(wall)
+        fired[0] += full.on_event(event)
+        if not lean.sees(name) and event.follows is None:
+            lean.pass_by(name, event.id, event.occurred, event.received)
+        else:
+            fired[1] += lean.on_event(event)
+    assert [f.to_json() | {"id": None} for f in fired[1]] == [f.to_json() | {"id": None} for f in fired[0]]
+    assert lean.store.snapshot() == full.store.snapshot()
+    assert lean.store.drain_changes() == full.store.drain_changes()
+
+
+def test_sees_what_a_trigger_metric_or_parked_follower_could_use():
+    ev = Evaluator(clock=FakeClock(T0))
+    assert not ev.sees("a.1") and not ev.sees("prefect.flow-run.Completed")
+    ev.load(uuid4(), parse_trigger({"expect": ["a.*"], "posture": "Reactive", "threshold": 1}))
+    assert ev.sees("a.1") and not ev.sees("b")
+    ev.load(uuid4(), parse_trigger(_PASS_BY_TRIGGERS[2]))
+    assert ev.sees("prefect.flow-run.Completed") and not ev.sees("b")
+    ev.on_event(Event(event="b", resource={"prefect.resource.id": "r"}, follows=uuid4()).receive(T0))
+    assert ev.store.parked and ev.sees("b")  # a parked follower may be waiting for any event

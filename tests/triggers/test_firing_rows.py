@@ -112,3 +112,78 @@ def test_id_texts_follow_the_ids() -> None:
     assert firing == dataclasses.replace(firing, _id_texts=None)  # the cache is not part of equality
     assert "_id_texts" not in repr(firing)
     assert Firing.from_json(firing.to_json()).to_json() == firing.to_json()
+
+
+# --- a firing's JSON and its outbox rows, written piecewise ---------------------------------------------------
+def _trigger_json(firing: Firing) -> str:
+    return json.dumps(firing.trigger.model_dump(mode="json")) if firing.trigger is not None else "null"
+
+
+@settings(max_examples=200, deadline=None)
+@given(made=_firings(), value=st.sampled_from([None, 0.25]), child=st.booleans())
+def test_the_firing_json_text_has_the_content_of_to_json(made: tuple[Firing, str | None], value: Any,
+                                                          child: bool) -> None:
+    firing, body = made
+    firing.triggering_value = value
+    if child:
+        firing.triggering_firings = [dataclasses.replace(firing, id=uuid.uuid4())]
+    text = firing.to_json_text(_trigger_json(firing), body)
+    assert json.loads(text) == json.loads(json.dumps(firing.to_json()))
+    assert firing.to_json_text(_trigger_json(firing), body) == text  # again, with the cached time text
+
+
+def _old_plan(firings: list[Firing], firing_json: list[dict[str, Any]], triggered_rows: list[dict[str, Any]],
+              docs: dict[str, dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """`plan` as it was: every action document through json.dumps, uuid.uuid5 for each row id."""
+    from tocsin.delivery.planner import NAMESPACE
+
+    rows = []
+    for firing, fj, triggered in zip(firings, firing_json, triggered_rows):
+        doc = docs.get(str(firing.automation_id))
+        if doc is None or not (doc.get("actions") or doc.get("actions_on_trigger")):
+            continue
+        automation = {k: doc.get(k) for k in ("id", "name", "description", "tags", "trigger")}
+        triggered_body = json.loads(triggered["body"])
+        items = [(a, fj.get("triggering_event")) for a in doc.get("actions") or []]
+        items += [(a, triggered_body) for a in doc.get("actions_on_trigger") or []]
+        for index, (action, event) in enumerate(items):
+            rows.append({
+                "id": str(uuid.uuid5(NAMESPACE, f"{firing.id}:{index}")), "firing_id": str(firing.id),
+                "automation_id": str(firing.automation_id), "action_index": index,
+                "action": json.dumps({"action": action, "automation": automation, "firing": fj,
+                                      "event": event, "triggered_event_id": triggered["id"]}),
+                "destination": str(action.get("block_document_id") or action.get("type") or ""),
+                "status": "pending", "attempts": 0, "next_attempt_us": to_us(now), "last_error": None,
+                "created_us": to_us(now), "updated_us": to_us(now),
+            })
+    return rows
+
+
+_actions = st.lists(st.sampled_from([
+    {"type": "call-webhook", "block_document_id": "b1", "payload": "{{ event.id }} é \"q\""},
+    {"type": "do-nothing"},
+    {"type": "send-notification", "block_document_id": "b2", "subject": "s", "body": "x"},
+]), max_size=2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(made=st.lists(_firings(), min_size=1, max_size=4), actions=_actions, on_trigger=_actions,
+       name=st.text(max_size=5), known=st.booleans())
+def test_outbox_rows_are_what_they_were(made: list[tuple[Firing, str | None]], actions: list[dict[str, Any]],
+                                        on_trigger: list[dict[str, Any]], name: str, known: bool) -> None:
+    from tocsin.delivery.planner import plan
+
+    firings = [f for f, _ in made]
+    bodies = [body if body is not None or f.triggering_event is None else f.triggering_event.model_dump_json()
+              for f, body in made]
+    docs = {f.automation_id_text: {"id": f.automation_id_text, "name": name, "description": "", "tags": ["t"],
+                                   "trigger": {"type": "event"}, "actions": actions,
+                                   "actions_on_trigger": on_trigger} for f in firings[:len(firings) - 1 + known]}
+    triggered = [self_events.triggered_event(f, name, NOW, body) for f, body in made]
+    old = _old_plan(firings, [f.to_json() for f in firings], triggered, docs, NOW)
+    texts = [f.to_json_text(_trigger_json(f), body) for f, body in zip(firings, bodies)]
+    for new in (plan(firings, texts, triggered, docs, NOW, event_json=bodies),
+                plan(firings, texts, triggered, docs, NOW, event_json=bodies),  # the documents' texts cached
+                plan(firings, [f.to_json() for f in firings], triggered, docs, NOW)):
+        assert [{**r, "action": json.loads(r["action"])} for r in new] == [
+            {**r, "action": json.loads(r["action"])} for r in old]

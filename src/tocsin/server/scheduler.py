@@ -6,9 +6,12 @@ One step:
    process on PostgreSQL; never by polling);
 2. before evaluating a lifecycle self-event (tocsin.automation.created|updated|deleted) re-load that
    automation, so automation changes take effect at a definite point of the event stream;
-3. run each event through `Evaluator.on_event`; if the evaluator's next deadline has passed, `on_tick`;
+3. run each event through `Evaluator.on_event`; if the evaluator's next deadline has passed, `on_tick`. Most
+   events interest no trigger (`Evaluator.sees`, by name): those that follow nothing are only passed by
+   (`Evaluator.pass_by`, which moves the events clock and remembers the id), their JSON peeked, not parsed;
 4. drop firings about the automation's own outcomes (loop protection);
-5. build the firings' rows, their tocsin.automation.triggered events and their outbox rows, then in ONE
+5. build the firings' rows, their tocsin.automation.triggered events and their outbox rows (JSON written
+   piecewise around texts made once: each trigger's, automation's, action's and stored event's), then in ONE
    transaction: append those events and, when nothing else was committed since step 1, evaluate them too
    (meta-alerting, bounded depth), advance the cursor (compare-and-set on the version), persist the
    evaluator's state changes, write the firings and the outbox rows. The write lock is held only for that.
@@ -82,7 +85,8 @@ class EvaluationWorker:
         self._thread = threading.Thread(target=self._run, name="tocsin-evaluation", daemon=True)
         self._listener: threading.Thread | None = None
         self._last_tick_deadline: datetime | None = None
-        self._trigger_json: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(trigger) -> (trigger, its JSON)
+        self._trigger_json: dict[int, tuple[Any, str]] = {}  # id(trigger) -> (trigger, its JSON text)
+        self._reader: event_rows.EventReader | None = None  # the evaluating thread's own read connection
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,6 +160,12 @@ class EvaluationWorker:
     def _drop(self) -> None:
         self.ev = None
         self.epoch = None
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            try:
+                reader.close()
+            except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
+                log.warning("closing the event reader failed", exc_info=True)
         self.metrics.leader.set(0)
 
     def _sleep_seconds(self) -> float:
@@ -213,24 +223,33 @@ class EvaluationWorker:
                                                      "windows": len(ev.store.buckets)})
 
     # -- one step ---------------------------------------------------------------------------------------------------
-    def _consume(self, ev: Evaluator, rows: list[tuple[int, str]], step: state_rows.Step,
-                 fired: list[tuple[Firing, datetime | None]], bodies: dict[str, str],
+    def _consume(self, ev: Evaluator, rows: list[tuple[int, str, str]], step: state_rows.Step,
+                 fired: list[tuple[Firing, datetime | None]], bodies: dict[UUID, str],
                  max_firings: int | None = None) -> int:
-        """Run stored events (seq, JSON) through the evaluator, in order; stop after the event that brings
-        the firings to `max_firings`. Returns how many events were consumed."""
+        """Run stored events (seq, name, JSON) through the evaluator, in order; stop after the event that
+        brings the firings to `max_firings`. Returns how many events were consumed.
+
+        An event that no trigger can look at (`Evaluator.sees`) and that follows nothing is only passed by:
+        its id and times are read off its JSON without building the event."""
         lifecycle = self_events.LIFECYCLE
-        for done, (seq, body) in enumerate(rows, 1):
+        sees, pass_by, peek = ev.sees, ev.pass_by, event_rows.peek_stored_event
+        for done, (seq, name, body) in enumerate(rows, 1):
+            step.new_cursor = seq
+            if not sees(name) and name not in lifecycle:
+                fields = peek(body)
+                if fields is not None:
+                    pass_by(name, *fields)
+                    continue
             event = event_rows.parse_stored_event(body)  # engine-written: no full re-validation
-            if event.event in lifecycle:
+            if name in lifecycle:
                 self._sync_automation(ev, event, step)
             found = ev.on_event(event)
             if found:
-                bodies[str(event.id)] = body  # spliced into the firings' tocsin.automation.triggered events
+                bodies[event.id] = body  # spliced into the firings' JSON and tocsin.automation.triggered events
                 for firing in found:
                     fired.append((firing, event.received))
-            step.new_cursor = seq
-            if max_firings is not None and len(fired) >= max_firings:
-                return done
+                if max_firings is not None and len(fired) >= max_firings:
+                    return done
         return len(rows)
 
     def _keep(self, fired: list[tuple[Firing, datetime | None]]) -> list[tuple[Firing, datetime | None]]:
@@ -240,37 +259,19 @@ class EvaluationWorker:
             if self_events.is_about_own_outcome(firing):
                 self.metrics.firings_suppressed.inc()
                 log.info("loop protection: automation did not fire on its own outcome",
-                         extra={"automation_id": str(firing.automation_id)})
+                         extra={"automation_id": firing.automation_id_text})
                 continue
             kept.append((firing, received))
         return kept
 
-    def _triggered_rows(self, firings: list[tuple[Firing, datetime | None]], bodies: dict[str, str],
-                        now: datetime) -> list[dict[str, Any]]:
-        rows = []
-        for f, _ in firings:
-            e = f.triggering_event
-            rows.append(self_events.triggered_event(f, self.names.get(f.automation_id_text, ""), now,
-                                                    bodies.get(str(e.id)) if e is not None else None))
-        return rows
-
-    def _firing_json(self, firing: Firing, bodies: dict[str, str]) -> dict[str, Any]:
-        """`firing.to_json()` without serialising the same trigger model for every firing (its JSON is
-        cached per trigger object) nor the triggering event again (its stored JSON is parsed instead)."""
-        trigger, event = firing.trigger, firing.triggering_event
-        if trigger is None or firing.triggering_firings:
-            return firing.to_json()
-        doc = dataclasses.replace(firing, trigger=None, triggering_event=None).to_json()
+    def _trigger_text(self, trigger: Any) -> str:
+        """A trigger model's JSON, made once per trigger object (every firing of the trigger carries it)."""
         cached = self._trigger_json.get(id(trigger))
         if cached is None or cached[0] is not trigger:
             if len(self._trigger_json) > 10_000:
                 self._trigger_json.clear()
-            cached = self._trigger_json[id(trigger)] = (trigger, trigger.model_dump(mode="json"))
-        doc["trigger"] = cached[1]
-        if event is not None:
-            body = bodies.get(str(event.id))
-            doc["triggering_event"] = json.loads(body) if body is not None else event.model_dump(mode="json")
-        return doc
+            cached = self._trigger_json[id(trigger)] = (trigger, json.dumps(trigger.model_dump(mode="json")))
+        return cached[1]
 
     def _step(self) -> bool:
         """Evaluate what is due; returns True when events were consumed (so more may be waiting).
@@ -283,11 +284,12 @@ class EvaluationWorker:
         assert ev is not None
         started = time.perf_counter()
         limit = self.settings.evaluation_batch
-        with self.store.reader.connect() as conn:
-            batch = event_rows.read_after(conn, self.cursor, limit)
+        if self._reader is None:
+            self._reader = event_rows.EventReader(self.store.reader)
+        batch = self._reader.read(self.cursor, limit)
         step = state_rows.Step(new_cursor=self.cursor, changes=None)  # type: ignore[arg-type]
         fired: list[tuple[Firing, datetime | None]] = []
-        bodies: dict[str, str] = {}
+        bodies: dict[UUID, str] = {}  # stored JSON of the events that fired, by id
         taken = self._consume(ev, batch, step, fired, bodies, max_firings=MAX_STEP_FIRINGS)
         deadline = ev.next_deadline()
         now = self.clock.now()
@@ -324,7 +326,7 @@ class EvaluationWorker:
                 if not at_end or depth == SELF_EVENT_DEPTH:
                     break  # left for the next step: the cursor stays before them
                 nested: list[tuple[Firing, datetime | None]] = []
-                self._consume(ev, [(0, r["body"]) for r in rows], step, nested, bodies)
+                self._consume(ev, [(0, r["event"], r["body"]) for r in rows], step, nested, bodies)
                 step.new_cursor = event_rows.last_seq(conn)  # nothing else appends while this holds the lock
                 consumed += len(rows)
                 pending = self._keep(nested)
@@ -353,17 +355,27 @@ class EvaluationWorker:
             self._wake.set()  # tocsin.automation.triggered events are waiting to be evaluated
         return consumed > 0
 
-    def _record(self, step: state_rows.Step, found: list[tuple[Firing, datetime | None]], bodies: dict[str, str],
+    def _record(self, step: state_rows.Step, found: list[tuple[Firing, datetime | None]], bodies: dict[UUID, str],
                 now: datetime) -> list[dict[str, Any]]:
         """Add firings to the step with their JSON and their actions' outbox rows; returns their
         tocsin.automation.triggered event rows (to append)."""
-        rows = self._triggered_rows(found, bodies, now)
         firings = [f for f, _ in found]
-        firing_json = [self._firing_json(f, bodies) for f in firings]
+        rows, texts, events = [], [], []
+        for f in firings:
+            e = f.triggering_event
+            body = None
+            if e is not None:  # an event of an earlier step (a proactive firing's) is serialised once here
+                body = bodies.get(e.id)
+                if body is None:
+                    body = bodies[e.id] = e.model_dump_json()
+            rows.append(self_events.triggered_event(f, self.names.get(f.automation_id_text, ""), now, body))
+            texts.append(json.dumps(f.to_json()) if f.trigger is None
+                         else f.to_json_text(self._trigger_text(f.trigger), body))
+            events.append(body)
         step.firings += firings
-        step.firing_json += firing_json
+        step.firing_text += texts
         if self.action_planner is not None and firings:
-            step.outbox += self.action_planner(firings, firing_json, rows, self.docs, now)
+            step.outbox += self.action_planner(firings, texts, rows, self.docs, now, event_json=events)
         return rows
 
     def _sync_automation(self, ev: Evaluator, event: ReceivedEvent, step: state_rows.Step) -> None:

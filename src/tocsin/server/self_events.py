@@ -53,12 +53,11 @@ def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: s
 
     `triggering_json` is the triggering event's stored JSON when the caller has it (the evaluation step read
     it from `events`): it is spliced into the payload as is instead of being serialised again."""
-    resource_id = automation_resource_id(firing.automation_id_text)
-    resource = ['{"prefect.resource.id":', _json(resource_id), ',"prefect.resource.name":', _json(name)]
     posture = getattr(firing.trigger, "posture", None)
     if posture is not None:
         value = getattr(posture, "value", _MISSING)
-        resource += (',"prefect.posture":', _json(str(posture) if value is _MISSING else value))
+        posture = str(posture) if value is _MISSING else value
+    resource_id, resource = _resource(firing.automation_id_text, name, posture)
     triggering = firing.triggering_event
     if triggering is not None:
         related = ('[{"prefect.resource.id":' + _json(f"prefect.event.{triggering.id}")
@@ -75,9 +74,10 @@ def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: s
     # the same JSON (keys in the same order) as json.dumps of the event dict with separators (",", ":"),
     # written out piecewise so the triggering event's JSON is not parsed and serialised again
     body = "".join((
-        '{"occurred":"', iso_z(firing.triggered), '","event":"', TRIGGERED, '","resource":', *resource,
-        '},"related":', related, ',"payload":{"firing_id":', _json(firing_id), ',"triggering_labels":',
-        _COMPACT.encode(labels if type(labels) is dict else dict(labels)), ',"triggering_event":',
+        '{"occurred":"', iso_z(firing.triggered), '","event":"', TRIGGERED, '","resource":', resource,
+        ',"related":', related, ',"payload":{"firing_id":"', firing_id, '","triggering_labels":',
+        _COMPACT.encode(labels if type(labels) is dict else dict(labels)) if labels else "{}",
+        ',"triggering_event":',
         triggering_json, '},"id":"', event_id, '","follows":null,"received":"', now_iso, '"}',
     ))
     return {"id": event_id, "occurred_us": to_us(firing.triggered), "received_us": now_us, "event": TRIGGERED,
@@ -87,6 +87,25 @@ def triggered_event(firing: Firing, name: str, now: datetime, triggering_json: s
 _MISSING = object()
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(value, separators=(",", ":")) uses
 _last_now: tuple[datetime, str, int] | None = None
+
+
+_resources: dict[tuple[str, str, Any], tuple[str, str]] = {}
+
+
+def _resource(automation_id: str, name: str, posture: Any) -> tuple[str, str]:
+    """An automation's resource id and the JSON of its resource labels, made once per automation name and
+    posture."""
+    key = (automation_id, name, posture)
+    found = _resources.get(key)
+    if found is None:
+        if len(_resources) > 10_000:
+            _resources.clear()
+        resource_id = automation_resource_id(automation_id)
+        text = '{"prefect.resource.id":' + _json(resource_id) + ',"prefect.resource.name":' + _json(name)
+        if posture is not None:
+            text += ',"prefect.posture":' + _json(posture)
+        found = _resources[key] = (resource_id, text + "}")
+    return found
 
 
 def _json(value: Any) -> str:
@@ -105,12 +124,12 @@ def _now_stamps(now: datetime) -> tuple[str, int]:
 def is_about_own_outcome(firing: Firing) -> bool:
     """True when the firing was caused (directly or through composite children) by an event about this
     automation's own firings or actions."""
-    own = automation_resource_id(firing.automation_id)
     stack = [firing]
     while stack:
         f = stack.pop()
         e = f.triggering_event
-        if e is not None and e.event.startswith(OWN_OUTCOME_PREFIXES) and e.resource.get("prefect.resource.id") == own:
+        if (e is not None and e.event.startswith(OWN_OUTCOME_PREFIXES)
+                and e.resource.get("prefect.resource.id") == automation_resource_id(firing.automation_id_text)):
             return True
         stack.extend(f.triggering_firings)
     return False

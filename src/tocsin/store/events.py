@@ -14,6 +14,7 @@ from uuid import uuid4
 from pydantic import TypeAdapter
 from pydantic_core import SchemaValidator, core_schema
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.dialects import postgresql
 
 from datetime import datetime, timezone
@@ -132,6 +133,25 @@ def parse_stored_event(body: str | bytes) -> ReceivedEvent:
     return event
 
 
+# what `Evaluator.pass_by` needs of an event no trigger looks at: a third of the full read
+_PEEK = SchemaValidator(core_schema.typed_dict_schema(
+    {name: _STORED_FIELDS[name] for name in ("occurred", "id", "follows", "received")}, extra_behavior="ignore"))
+
+
+def peek_stored_event(body: str | bytes) -> tuple[uuid.UUID, datetime, datetime] | None:
+    """(id, occurred, received) of a stored body whose `follows` is null, read without building the event;
+    None when it follows another event or has another shape (then parse it)."""
+    try:
+        data = _PEEK.validate_json(body)
+        occurred, received = _from_iso(data["occurred"]), _from_iso(data["received"])
+    except ValueError:  # pydantic's ValidationError too
+        return None
+    if data["follows"] is not None:
+        return None
+    return (data["id"], occurred if occurred.tzinfo is _UTC else _utc(occurred),
+            received if received.tzinfo is _UTC else _utc(received))
+
+
 def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=_UTC) if when.tzinfo is None else when.astimezone(_UTC)
 
@@ -168,15 +188,40 @@ def lock_for_append(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
 
 
-_READ_AFTER = "SELECT seq, body FROM events WHERE seq > %s ORDER BY seq LIMIT %s"
+_READ_AFTER = "SELECT seq, event, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 
 
 def read_after(conn: Connection, cursor: int, limit: int) -> list[tuple[int, str]]:
-    """Events past the cursor in commit order (plain SQL: this runs once per evaluation step)."""
-    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-    sql = _READ_AFTER.replace("%s", mark)
-    rows = conn.exec_driver_sql(sql, (cursor, limit)).fetchall()
-    return [(r[0], r[1]) for r in rows]
+    """Events past the cursor in commit order: (seq, body)."""
+    sql = _READ_AFTER.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else _READ_AFTER
+    return [(r[0], r[2]) for r in conn.exec_driver_sql(sql, (cursor, limit))]
+
+
+class EventReader:
+    """Reads events past a cursor for the evaluation step, on a driver connection of its own: the step runs
+    many times a second, and checking a pooled connection out and in again cost more than the read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._conn = engine.raw_connection()
+        self._sql = _READ_AFTER if engine.dialect.paramstyle == "qmark" else _READ_AFTER.replace("?", "%s")
+        # SQLite's driver is in autocommit mode (each SELECT sees the newest commit); others end the read's
+        # transaction, so the next read sees newer commits and no transaction is left open between steps
+        self._end = None if engine.dialect.name == "sqlite" else self._conn.rollback
+
+    def read(self, cursor: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, event name, body) in commit order: the driver's own tuples (the name tells which bodies need
+        parsing at all)."""
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql, (cursor, limit))
+            return cur.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cur.close()
+            if self._end is not None:
+                self._end()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def last_seq(conn: Connection) -> int:

@@ -105,8 +105,24 @@ class Evaluator:
         self._reactive(event, wall, 0)
         return self._take()
 
+    def sees(self, name: str) -> bool:
+        """Whether an event of this name can do more than move the events clock and be remembered as seen:
+        a trigger's name gate admits it, a metric trigger may observe it, or events are parked (they may be
+        waiting for it). When not, and it follows no other event, `pass_by` is all `on_event` would do."""
+        return bool(self._index.candidates(name) or self.store.parked
+                    or (self._metrics and name.startswith(metric.FLOW_RUN_EVENT)))
+
+    def pass_by(self, name: str, event_id: UUID, occurred: datetime, received: datetime) -> None:
+        """`on_event` for an event that `sees` nothing for and whose `follows` is None, from its fields alone
+        (a server need not parse the events no trigger looks at, typically most of them)."""
+        wall = self.clock.now()
+        if name in IGNORED_EVENTS or self.store.has_seen(event_id, wall):
+            return
+        self._move_events_clock(occurred, received, wall)
+        self.store.mark_seen(event_id, wall)
+
     def _reactive(self, event: ReceivedEvent, wall: datetime, depth: int) -> None:
-        self._update_events_clock(event, wall)
+        self._move_events_clock(event.occurred, event.received, wall)
         leader = event.follows
         if (leader is not None and leader != event.id and wall - event.received < FOLLOWER_WAIT
                 and not self.store.has_seen(leader, wall)):
@@ -131,14 +147,14 @@ class Evaluator:
                 if mt.covers_resources(event, memo):
                     metric.observe(self.store, mt, event)
 
-    def _update_events_clock(self, event: ReceivedEvent, wall: datetime) -> None:
-        occurred = min(event.occurred, wall)
+    def _move_events_clock(self, occurred: datetime, received: datetime, wall: datetime) -> None:
+        occurred = min(occurred, wall)
         current = self.store.events_clock
         # stamped with the event's receipt, not with when it was evaluated: an evaluator that started late or
         # worked through a backlog must not push later judgements back by its own delay (the engine does not
         # judge while it is behind, see tocsin.server.scheduler); in `tocsin test` both are the same instant
         self.store.set_events_clock(occurred if current is None or occurred >= current else current,
-                                    min(event.received, wall))
+                                    min(received, wall))
 
     def events_clock_offset(self) -> timedelta:
         """Event time minus receipt time as of the last event (<= 0 when events arrive late): proactive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,6 +60,24 @@ class Firing:
             "triggering_value": self.triggering_value,
         }
 
+    def to_json_text(self, trigger_json: str, event_json: str | None) -> str:
+        """`json.dumps(self.to_json())` in content, written piecewise around the trigger's JSON and the
+        triggering event's (as stored) that the caller already has: serialising them again for every firing
+        cost more than the rest of it. Firings with children or a value take the plain way (they are rare)."""
+        if self.triggering_firings or self.triggering_value is not None:
+            return json.dumps(self.to_json())
+        if event_json is None:
+            event = self.triggering_event
+            event_json = "null" if event is None else event.model_dump_json()
+        states, labels = self.trigger_states, self.triggering_labels
+        return "".join((
+            '{"id":"', self.id_text, '","automation_id":"', self.automation_id_text, '","trigger_path":',
+            json.dumps(self.trigger_path), ',"trigger":', trigger_json, ',"trigger_states":',
+            '["Triggered"]' if states == _TRIGGERED else json.dumps(sorted(states)), ',"triggered":"',
+            _isoformat(self.triggered), '","triggering_labels":', json.dumps(labels) if labels else "{}",
+            ',"triggering_firings":[],"triggering_event":', event_json, ',"triggering_value":null}',
+        ))
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Firing:
         event = data.get("triggering_event")
@@ -74,3 +93,15 @@ class Firing:
             triggering_value=data.get("triggering_value"),
             trigger_states=frozenset(data.get("trigger_states") or ["Triggered"]),
         )
+
+
+_TRIGGERED = frozenset({"Triggered"})
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
+def _isoformat(when: datetime) -> str:
+    """`when.isoformat()`, kept for the last datetime object: the firings of one event share their time."""
+    global _last_iso
+    if when is not _last_iso[0]:
+        _last_iso = (when, when.isoformat())
+    return _last_iso[1]
