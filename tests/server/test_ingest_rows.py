@@ -4,17 +4,19 @@ and stored bodies stay those of the Event model."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tocsin.errors import ValidationFailed
-from tocsin.schemas.events import RESOURCE_ID, RESOURCE_ROLE, ReceivedEvent
+from tocsin.schemas.events import RESOURCE_ID, RESOURCE_ROLE, ReceivedEvent, validate_sent_batch
 from tocsin.server.ingest import sent_rows
 from tocsin.server.routes.events import parse_events, parse_rows
 from tocsin.store.events import sent_event_rows
@@ -33,6 +35,10 @@ def _check(events: Any, **dumps: Any) -> list[tuple[Any, ...]] | None:
     """The one-pass rows of a body, after checking them against the Event model path."""
     raw = json.dumps(events, **dumps).encode()
     fast, slow = sent_rows(raw, RECEIVED), _reference(raw)
+    # the server writes the JSON with orjson; without it (a venv with the schemas only) pydantic-core does
+    with_orjson = validate_sent_batch(raw, functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z))
+    without = validate_sent_batch(raw)
+    assert (with_orjson and with_orjson[1]) == (without and without[1])  # the JSON; a NaN is not equal to itself
     if fast is not None:
         assert fast == slow, raw
     if isinstance(slow, list):
@@ -156,6 +162,9 @@ _ROLE = {RESOURCE_ID: "x", RESOURCE_ROLE: "r"}
     {"resource": {"name": "no id"}},
     {"payload": {"p": [{}, {"occurred": "x"}]}},  # the cut between events, inside a payload
     {"payload": {"big": 2**80, "float": 1e16, "tiny": 5e-324, "nan": float("nan"), "text": "\u2028\x00\ud7ff"}},
+    {"payload": {"ints": [2**63 - 1, -(2**63), 2**64 - 1], "floats": [1e21, 1e-7, 0.1, -0.0, 1.7976931348623157e308]}},
+    {"occurred": "0001-01-01T00:00:00.5Z"},
+    {"occurred": "9999-12-31T23:59:59.999999Z"},
 ])
 def test_limits_and_edges(change: dict[str, Any]) -> None:
     base = {"event": "x", "resource": {RESOURCE_ID: "r"}, "id": str(uuid.uuid4()), "occurred": "2024-05-01T10:00:00Z"}

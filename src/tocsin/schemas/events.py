@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import chain
 from operator import itemgetter
@@ -233,25 +233,41 @@ _CUT = '\x00{"occurred":"'  # a NUL is never raw in JSON text: cut there, keepin
 _resource_id, _role = itemgetter(RESOURCE_ID), itemgetter(RESOURCE_ROLE)
 
 
-def validate_sent_batch(raw: bytes) -> tuple[list[dict[str, Any]], list[str]] | None:
+def validate_sent_batch(raw: bytes, dumps: Callable[[list[dict[str, Any]]], bytes] | None = None
+                        ) -> tuple[list[dict[str, Any]], list[str]] | None:
     """A JSON array of events in the common shape: each event as a dict of Event's fields (`occurred` an aware
     UTC datetime, `id` and `follows` canonical UUID text) and as its JSON without the closing brace, exactly as
     `Event.model_dump_json()` writes it. None when any event is outside the common shape or invalid: then
-    validate with Event."""
+    validate with Event. `dumps` may write the dicts' JSON faster than pydantic-core (the server passes orjson,
+    which this module must not need); what it cannot write, pydantic-core does."""
     try:
         sent = _SENT_VALIDATOR.validate_json(raw)
         related = list(chain.from_iterable(map(itemgetter("related"), sent)))
         if not (all(map(_resource_id, map(itemgetter("resource"), sent)))
                 and all(map(_resource_id, related)) and all(map(_role, related))):
             return None  # an empty or missing id or role label
-        if not sent:
-            return [], []
-        text = _SENT_SERIALIZER.to_json(sent).decode()
-    except (ValueError, KeyError):  # pydantic-core's ValidationError and PydanticSerializationError too
+    except (ValueError, KeyError):  # pydantic-core's ValidationError too
+        return None
+    if not sent:
+        return [], []
+    text = _dump_sent(sent, dumps)
+    if text is None:
         return None
     # [{"occurred":"...},{"occurred":"...}]: a payload can hold the separator too, but that only adds heads
     heads = text[1:-2].replace(_BETWEEN_EVENTS, _CUT).split("\x00")
     return (sent, heads) if len(heads) == len(sent) else None
+
+
+def _dump_sent(sent: list[dict[str, Any]], dumps: Callable[[list[dict[str, Any]]], bytes] | None) -> str | None:
+    if dumps is not None:
+        try:
+            return dumps(sent).decode()
+        except (TypeError, ValueError):  # e.g. orjson and integers beyond 64 bits
+            pass
+    try:
+        return _SENT_SERIALIZER.to_json(sent).decode()
+    except ValueError:  # PydanticSerializationError: Event could not write it either
+        return None
 
 
 # --- matching -------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ the commit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import orjson
 
 from tocsin.schemas.events import RESOURCE_ID, validate_sent_batch
 from tocsin.server.metrics import Metrics
@@ -23,6 +26,7 @@ log = logging.getLogger("tocsin.server.ingest")
 MAX_GROUP_ROWS = 5000  # rows per group commit; larger groups add latency without adding throughput
 
 _STOP = object()
+_dumps = functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z)  # pydantic's JSON, a third of the time
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
 
@@ -31,7 +35,7 @@ def sent_rows(raw: bytes, received: datetime) -> list[tuple[Any, ...]] | None:
     """The rows `tocsin.store.events.sent_event_rows` writes for a POST body's events, all received at
     `received`, from one validating pass over the JSON (`validate_sent_batch`) instead of Event objects; None
     when the body is not a batch of events in the common shape (then validate it with Event)."""
-    batch = validate_sent_batch(raw)
+    batch = validate_sent_batch(raw, _dumps)
     if batch is None:
         return None
     sent, heads = batch
