@@ -116,10 +116,8 @@ class Evaluator:
         """`on_event` for an event that `sees` nothing for and whose `follows` is None, from its fields alone
         (a server need not parse the events no trigger looks at, typically most of them)."""
         wall = self.clock.now()
-        if name in IGNORED_EVENTS or self.store.has_seen(event_id, wall):
-            return
-        self._move_events_clock(occurred, received, wall)
-        self.store.mark_seen(event_id, wall)
+        if name not in IGNORED_EVENTS and self.store.see(event_id, wall):
+            self._move_events_clock(occurred, received, wall)
 
     def _reactive(self, event: ReceivedEvent, wall: datetime, depth: int) -> None:
         self._move_events_clock(event.occurred, event.received, wall)

@@ -312,6 +312,22 @@ class InMemoryStateStore:
         while len(seen) > SEEN_MEMORY_SIZE:
             changed.add(seen.popitem(last=False)[0])
 
+    def see(self, event_id: UUID, now: datetime) -> bool:
+        """`mark_seen` unless `has_seen`, in one look-up: True when the id was new (the events an evaluator
+        only passes by take this path, one per event)."""
+        seen = self.seen
+        seen_at = seen.get(event_id)
+        if seen_at is not None:
+            if (now - seen_at).total_seconds() < SEEN_MEMORY_SECONDS:
+                return False
+            del seen[event_id]  # re-seen: young again, at the end
+        seen[event_id] = now
+        changed = self._changes.seen
+        changed.add(event_id)
+        while len(seen) > SEEN_MEMORY_SIZE:
+            changed.add(seen.popitem(last=False)[0])
+        return True
+
     def forget_seen_before(self, horizon: datetime) -> None:
         seen = self.seen
         while seen:
