@@ -136,3 +136,24 @@ def test_websocket_without_a_valid_token_is_closed(live) -> None:
             ws.recv(timeout=5)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1008
     assert uuid.UUID(event()["id"])
+
+
+def test_events_outside_the_common_shape_are_stored_as_the_event_model_normalises_them(live) -> None:
+    """A batch mixing plain events with an offset time and an uppercase id takes the Event model path for the
+    whole batch; the stored events read back in the engine's form either way."""
+    plain = event(name="test.shape", occurred="2024-05-01T10:00:00+00:00")
+    offset = event(name="test.shape", occurred="2024-05-01T12:00:00.5+02:00")
+    upper = event(name="test.shape", occurred="2024-05-01T10:00:01Z")
+    upper["id"] = upper["id"].upper()
+    with live.client() as c:
+        assert c.post("/events", json=[plain]).status_code == 204
+        assert c.post("/events", json=[offset, upper]).status_code == 204
+        got = c.post("/events/filter", json={"filter": {"event": {"name": ["test.shape"]}, "order": "ASC",
+                                                        "occurred": {"since": "2024-05-01T00:00:00Z"}}}).json()
+    expected = {plain["id"]: "2024-05-01T10:00:00Z", offset["id"]: "2024-05-01T10:00:00.500000Z",
+                upper["id"].lower(): "2024-05-01T10:00:01Z"}
+    assert {e["id"]: e["occurred"] for e in got["events"]} == expected
+    with live.app.state.ctx.store.reader.connect() as conn:
+        bodies = [json.loads(r[0]) for r in conn.exec_driver_sql(
+            "SELECT body FROM events WHERE event = 'test.shape'")]
+    assert {b["id"]: b["occurred"] for b in bodies} == expected  # as written, not only as read back

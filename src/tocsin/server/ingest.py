@@ -26,7 +26,7 @@ log = logging.getLogger("tocsin.server.ingest")
 MAX_GROUP_ROWS = 5000  # rows per group commit; larger groups add latency without adding throughput
 
 _STOP = object()
-_dumps = functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z)  # pydantic's JSON, a third of the time
+_dumps = functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z)  # the JSON pydantic-core writes, 3x faster
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
 
