@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -402,7 +402,7 @@ def _utc(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError("naive time")
-    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 class LabelDiver:
@@ -877,10 +877,10 @@ def render(
         parts = _lookups(converted)
         if parts is not None:
             try:
-                text = _print_lookups(parts, variables)
+                text: str | None = _print_lookups(parts, variables)
             except Exception:  # noqa: BLE001 - Jinja renders it again below, and reports the error as always
-                pass
-            else:
+                text = None
+            if text is not None:
                 if len(text) > max_output_chars:
                     raise TemplateRenderError(f"output is longer than {max_output_chars} characters")
                 return text

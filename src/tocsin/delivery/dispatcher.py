@@ -365,7 +365,7 @@ class Dispatcher:
                             outcome.action = json.dumps({**item, "progress": exc.progress})
                 except TocsinError as exc:  # template, validation, missing block or secret: retrying cannot help
                     outcome = self._outcome(row, item, attempts, outbox_rows.DEAD, str(exc), None)
-            except Exception:  # noqa: BLE001 - the claim expires and the row is retried
+            except Exception:  # the claim expires and the row is retried
                 log.exception("delivery bookkeeping failed", extra={"delivery_id": row.id})
         finally:
             self._outcomes.append(outcome)
