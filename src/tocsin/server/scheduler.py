@@ -104,7 +104,8 @@ class EvaluationWorker:
             self._listener.start()
 
     def notify(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # wake-ups while a step runs need no lock round each
+            self._wake.set()
 
     def stop(self) -> None:
         """Finish the step in progress, evaluate what is already committed (bounded), release the lease."""

@@ -102,6 +102,7 @@ _last_iso: tuple[datetime | None, str] = (None, "")
 def _isoformat(when: datetime) -> str:
     """`when.isoformat()`, kept for the last datetime object: the firings of one event share their time."""
     global _last_iso
-    if when is not _last_iso[0]:
-        _last_iso = (when, when.isoformat())
-    return _last_iso[1]
+    last = _last_iso  # one read: another thread may replace it meanwhile
+    if when is not last[0]:
+        last = _last_iso = (when, when.isoformat())
+    return last[1]
