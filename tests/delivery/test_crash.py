@@ -33,7 +33,7 @@ def test_kill_9_mid_delivery_loses_no_key(server_process, sink, monkeypatch) -> 
 
     path = f"/hooks/{TOKEN_IN_URL}"
     sink.expect_request(path).respond_with_handler(handler)
-    server = server_process()
+    server = server_process(args=["--log-level", "DEBUG"])  # every delivery's line, scanned for secrets below
     c = httpx.Client(base_url=server.api, headers=server.headers(), timeout=30)
     secret = c.post("/secrets/", json={"name": "hook-url", "value": sink.url_for(path)})
     assert secret.status_code == 201

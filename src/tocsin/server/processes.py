@@ -179,7 +179,7 @@ class Children:
                 os.environ.clear()
                 os.environ.update({**self.environ, PARENT_ENV: str(parent)})
                 code = run_role(role, self.wakeups, self.store, self.metrics)
-            except BaseException:  # noqa: BLE001 - report, then leave without running the parent's cleanup
+            except BaseException:  # report, then leave without running the parent's cleanup
                 log.exception("the %s process failed", role)
             finally:
                 os._exit(code)

@@ -28,7 +28,7 @@ class Settings:
     outbox_max_attempts: int = 8  # TOCSIN_OUTBOX_MAX_ATTEMPTS: then the delivery is dead-lettered
     outbox_backoff_seconds: float = 1.0  # TOCSIN_OUTBOX_BACKOFF_SECONDS: first retry delay (doubles, jittered)
     outbox_backoff_max_seconds: float = 300.0
-    outbox_workers: int = 16  # deliveries in flight per process
+    outbox_workers: int = 16  # deliveries in flight per process: 2x this; also the threads for blocking sends
     outbox_per_destination: int = 4  # deliveries in flight per block (or action type)
     outbox_claim_seconds: float = 60.0  # longer than any notifier timeout
     instance_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
