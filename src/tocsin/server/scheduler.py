@@ -452,7 +452,7 @@ class EvaluationWorker:
 
 
 def _clock_and_seen_only(changes: Changes) -> bool:
-    """Nothing changed but the events clock and the ids seen (which are not written: they follow the cursor)."""
+    """Nothing changed but the events clock (and the ids seen, which are not written: they follow the cursor)."""
     return not (changes.buckets or changes.child_firings or changes.parked or changes.next_runs
                 or changes.metrics)
 

@@ -3,7 +3,8 @@
 Everything the evaluator remembers between calls lives here: event-trigger buckets (windows), composite
 child firings, events parked until their `follows` leader arrives, the ids already seen, the events clock and
 the proactive service's next runs. A server persists `drain_changes()` in the same transaction as the events
-that caused them and restores with `InMemoryStateStore.restore(snapshot)` after a restart.
+that caused them and restores with `InMemoryStateStore.restore(snapshot)` after a restart. The ids seen are not
+journaled: a server knows them from its position in the event stream (see tocsin.store.evaluation).
 """
 
 from __future__ import annotations
@@ -64,18 +65,18 @@ class Bucket:
 
 @dataclass
 class Changes:
-    """What changed since the last `drain_changes()`; each set holds keys, read current values from the store."""
+    """What changed since the last `drain_changes()`; each set holds keys, read current values from the store.
+    (Not the ids seen: they follow from which events were evaluated.)"""
 
     buckets: set[BucketKey] = field(default_factory=set)  # upserted or deleted (absent from store = deleted)
     child_firings: set[tuple[TriggerKey, str]] = field(default_factory=set)  # (parent, child path)
     parked: set[UUID] = field(default_factory=set)
-    seen: set[UUID] = field(default_factory=set)
     clock: bool = False
     next_runs: set[TriggerKey] = field(default_factory=set)
     metrics: set[TriggerKey] = field(default_factory=set)  # metric trigger states upserted or deleted
 
     def __bool__(self) -> bool:
-        return bool(self.buckets or self.child_firings or self.parked or self.seen or self.clock or self.next_runs
+        return bool(self.buckets or self.child_firings or self.parked or self.clock or self.next_runs
                     or self.metrics)
 
 
@@ -307,10 +308,8 @@ class InMemoryStateStore:
         seen = self.seen
         seen[event_id] = now
         seen.move_to_end(event_id)  # a re-seen id becomes young again
-        changed = self._changes.seen
-        changed.add(event_id)
         while len(seen) > SEEN_MEMORY_SIZE:
-            changed.add(seen.popitem(last=False)[0])
+            seen.popitem(last=False)
 
     def see(self, event_id: UUID, now: datetime) -> bool:
         """`mark_seen` unless `has_seen`, in one look-up: True when the id was new (the events an evaluator
@@ -322,10 +321,8 @@ class InMemoryStateStore:
                 return False
             del seen[event_id]  # re-seen: young again, at the end
         seen[event_id] = now
-        changed = self._changes.seen
-        changed.add(event_id)
         while len(seen) > SEEN_MEMORY_SIZE:
-            changed.add(seen.popitem(last=False)[0])
+            seen.popitem(last=False)
         return True
 
     def forget_seen_before(self, horizon: datetime) -> None:
@@ -335,7 +332,6 @@ class InMemoryStateStore:
             if seen_at >= horizon:
                 break
             seen.popitem(last=False)
-            self._changes.seen.add(event_id)
 
     def park(self, event: ReceivedEvent) -> None:
         self.parked[event.id] = event
