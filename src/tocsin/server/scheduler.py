@@ -457,12 +457,15 @@ def _clock_and_seen_only(changes: Changes) -> bool:
                 or changes.metrics)
 
 
+_CHANGES_FIELDS = tuple(f.name for f in dataclasses.fields(Changes))
+
+
 def _merged(first: Changes, second: Changes) -> Changes:
     """Both sets of changed keys (values are read from the store at commit time)."""
-    for f in dataclasses.fields(first):
-        a, b = getattr(first, f.name), getattr(second, f.name)
+    for name in _CHANGES_FIELDS:
+        a, b = getattr(first, name), getattr(second, name)
         if isinstance(a, set):
             a |= b
         elif b:
-            setattr(first, f.name, b)
+            setattr(first, name, b)
     return first
