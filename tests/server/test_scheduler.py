@@ -70,7 +70,7 @@ def test_events_no_trigger_sees_are_written_in_few_transactions_soon_after(runni
         time.sleep(0.002)
     assert worker.wait_idle()
     elapsed = time.monotonic() - started
-    cursor, version, last, firings = wait_for(lambda: (w := _written(store))[0] == w[2] and w, 2.0, 0.005)
+    _, version, _, firings = wait_for(lambda: (w := _written(store))[0] == w[2] and w, 2.0, 0.005)
     assert firings == 0
     # one transaction per PASS_BY_WRITE_DELAY at most (plus the last), not one per step
     assert version - version_before <= elapsed / PASS_BY_WRITE_DELAY + 2
@@ -81,7 +81,7 @@ def test_a_firing_writes_the_cursor_past_everything_before_it_at_once(running: A
     _send(store, worker, "miss", "miss")
     assert worker.wait_idle()
     _send(store, worker, "miss", "hit")
-    cursor, _, last, firings = wait_for(lambda: (w := _written(store))[3] == 1 and w, 5.0, 0.001)
+    cursor, _, last, _ = wait_for(lambda: (w := _written(store))[3] == 1 and w, 5.0, 0.001)
     assert cursor == last  # the firing's transaction carried the passed-by events and its triggered event
 
 

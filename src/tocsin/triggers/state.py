@@ -328,8 +328,7 @@ class InMemoryStateStore:
     def forget_seen_before(self, horizon: datetime) -> None:
         seen = self.seen
         while seen:
-            event_id, seen_at = next(iter(seen.items()))
-            if seen_at >= horizon:
+            if next(iter(seen.values())) >= horizon:
                 break
             seen.popitem(last=False)
 
