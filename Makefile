@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cdktn demo venv node lint bench clean
+.PHONY: test test-cdktn demo venv node lint bench bytecode clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Bytecode for the editable source tree, as `pip install` writes for an installed package: with
+# PYTHONDONTWRITEBYTECODE set (CI images often set it) every start would compile it again (~0.2 s of a cold start).
+# Only changed files are compiled again.
+bytecode: $(STAMP)
+	$(PY) -m compileall -q src/tocsin
 
 # cdktf-cli (pinned, from package-lock.json) into ./node_modules, for the end-to-end `cdktf deploy` tests
 node:
@@ -32,15 +38,15 @@ test-cdktn: $(CDKTN_VENV)/.installed
 	TOCSIN_CDK=cdktn $(CDKTN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not e2e" \
 		tests/constructs tests/test_readme.py
 
-test: $(STAMP) node
+test: bytecode node
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-cdktn
 	$(VENV)/bin/tocsin test tests/scenarios/
 
-demo: $(STAMP)
+demo: bytecode
 	bash scripts/demo.sh
 
-bench: $(STAMP)
+bench: bytecode
 	$(PY) bench/evaluator.py
 
 clean:

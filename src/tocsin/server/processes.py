@@ -162,7 +162,6 @@ class Children:
             return
         fork = hasattr(os, "fork") and threading.active_count() == 1
         if fork:
-            gc.collect()
             gc.freeze()  # start-up objects: the collector no longer writes to the pages the children share
         for role in ROLES:
             if fork:
