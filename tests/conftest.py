@@ -122,6 +122,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    wrapper: list[str] = field(default_factory=list)  # a command that execs the server (e.g. taskset -c 0)
 
     @property
     def base_url(self) -> str:
@@ -136,8 +137,8 @@ class ServerProcess:
 
     def start(self, wait: bool = True) -> ServerProcess:
         env = {**os.environ, "TOCSIN_HOME": str(self.home), "TOCSIN_API_TOKEN": self.token}
-        args = [sys.executable, "-c", "from tocsin.cli import main; raise SystemExit(main())", "server",
-                "--port", str(self.port)]
+        args = [*self.wrapper, sys.executable, "-c", "from tocsin.cli import main; raise SystemExit(main())",
+                "server", "--port", str(self.port)]
         if self.database_url:
             args += ["--database", self.database_url]
         args += self.extra_args
@@ -173,8 +174,9 @@ def server_process(tmp_path: Path) -> Iterator[Any]:
     started: list[ServerProcess] = []
 
     def make(database_url: str | None = None, home: Path | None = None, start: bool = True,
-             args: list[str] | None = None) -> ServerProcess:
-        sp = ServerProcess(home or tmp_path / "home", database_url, extra_args=list(args or []))
+             args: list[str] | None = None, wrapper: list[str] | None = None) -> ServerProcess:
+        sp = ServerProcess(home or tmp_path / "home", database_url, extra_args=list(args or []),
+                           wrapper=list(wrapper or []))
         started.append(sp)
         return sp.start() if start else sp
 

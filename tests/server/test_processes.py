@@ -139,3 +139,14 @@ def test_single_process_mode_starts_no_children(server_process) -> None:
     with httpx.Client(base_url=sp.base_url, headers=sp.headers()) as c:
         assert metric(c.get("/metrics").text, "tocsin_firings_total") >= 1
     sp.terminate()
+
+
+def test_on_one_cpu_the_server_runs_as_one_process(server_process) -> None:
+    """Children cannot run beside the API on one CPU; they would only cost memory."""
+    sp = server_process(wrapper=["taskset", "-c", "0"])
+    assert sp.proc is not None
+    fire_once(sp, "test.one.cpu")
+    time.sleep(0.2)
+    assert not roles(sp.proc.pid)
+    assert "one CPU available" in sp.log()
+    sp.terminate()

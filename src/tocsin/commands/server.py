@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--single-process", action="store_true",
                         help="run the evaluator and the dispatcher in this process too (less memory, less "
-                        "throughput); by default each runs in a child process of its own")
+                        "throughput); by default each runs in a child process of its own, unless this process "
+                        "may use only one CPU")
     parser.set_defaults(func=run)
 
 
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
-    processes = not args.single_process
+    # on one CPU the children cannot run beside the API, so they would only cost memory
+    processes = not args.single_process and usable_cpus() > 1
     metrics_dir = None
     if processes:  # before prometheus_client is imported: its multiprocess mode is chosen at import
         assert "prometheus_client" not in sys.modules, "prometheus_client was imported before its mode was set"
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if children is not None:  # before uvicorn starts threads: the children are forked, sharing this memory
         children.start()
     log = logging.getLogger("tocsin.server")
+    if not processes and not args.single_process:
+        log.info("one CPU available: evaluator and dispatcher run in this process (as --single-process)")
     log.info("listening", extra={"url": f"http://{settings.host}:{settings.port}/api",
                                  "token_file": None if settings.api_token else str(settings.home / "token")})
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
@@ -66,3 +70,12 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, as `taskset` and container cpusets set it)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
