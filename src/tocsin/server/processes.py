@@ -14,8 +14,8 @@ A lost wake-up costs nothing but latency: both loops also wake on their own dead
 The parent forks the children once it has imported the engine's code and migrated the schema, before it starts
 any thread (`Children.start`): a forked child shares the parent's memory pages for as long as neither writes to
 them (the parent freezes its start-up objects out of the garbage collector first, so collections do not write to
-them either), so the two children add ~10 MB each instead of the ~60 MB a freshly started interpreter loading the
-same modules costs. A child that dies is replaced by a spawned one (`python -m tocsin.server.processes ROLE`):
+them either), so the two children add 15–25 MB each instead of the ~60 MB a freshly started interpreter
+loading the same modules costs. A child that dies is replaced by a spawned one (`python -m tocsin.server.processes ROLE`):
 forking a process that runs threads is unsafe. Each child names itself (`tocsin-eval`, `tocsin-dispatch` in
 `ps -e`, `top`, /proc/PID/comm).
 
