@@ -886,26 +886,27 @@ def render(
                 return text
         try:
             return _generate(compiled, variables, max_output_chars)
-        except TemplateRenderError:
-            raise
-        except SecurityError as exc:
-            raise TemplateRenderError(f"not allowed in templates: {exc}", _template_line(exc)) from None
-        except Exception as exc:  # any template error is the template's fault, reported, never a crash
-            raise TemplateRenderError(f"{type(exc).__name__}: {exc}", _template_line(exc)) from None
+        except Exception as exc:
+            raise _render_error(exc, timeout_seconds) from None
     deadline = _WATCHDOG.arm(timeout_seconds)
     try:
         try:
             return _generate(compiled, variables, max_output_chars)
         finally:
             _WATCHDOG.disarm(deadline)
-    except _RenderTimeout:
-        raise TemplateRenderError(f"rendering took longer than {timeout_seconds:g} s") from None
-    except TemplateRenderError:
-        raise
-    except SecurityError as exc:
-        raise TemplateRenderError(f"not allowed in templates: {exc}", _template_line(exc)) from None
-    except Exception as exc:  # any template error is the template's fault, reported, never a crash
-        raise TemplateRenderError(f"{type(exc).__name__}: {exc}", _template_line(exc)) from None
+    except (Exception, _RenderTimeout) as exc:  # the watchdog's timeout is a BaseException
+        raise _render_error(exc, timeout_seconds) from None
+
+
+def _render_error(exc: BaseException, timeout_seconds: float) -> TemplateRenderError:
+    """What a failed render reports: any template error is the template's fault, reported, never a crash."""
+    if isinstance(exc, TemplateRenderError):
+        return exc
+    if isinstance(exc, _RenderTimeout):
+        return TemplateRenderError(f"rendering took longer than {timeout_seconds:g} s")
+    if isinstance(exc, SecurityError):
+        return TemplateRenderError(f"not allowed in templates: {exc}", _template_line(exc))
+    return TemplateRenderError(f"{type(exc).__name__}: {exc}", _template_line(exc))
 
 
 def _generate(template: Template, variables: dict[str, Any], limit: int) -> str:
