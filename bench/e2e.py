@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import procs  # bench/procs.py
 import requests
 
 TOCSIN = str(Path(sys.executable).parent / "tocsin")
@@ -112,40 +113,18 @@ class Engine:
 
     def pids(self) -> list[int]:
         """The server process and its children (the evaluator and dispatcher processes)."""
-        out = [self.proc.pid]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                        out.append(int(entry.name))
-                except OSError:
-                    pass
-        return out
+        return procs.engine_pids(self.proc.pid)
 
     def rss_mb(self) -> float:
-        """Resident memory of all the engine's processes."""
-        total = 0.0
-        for pid in self.pids():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        return total
+        """Resident memory of all the engine's processes (shared pages counted in each)."""
+        return procs.rss_mb(self.pids())
 
     def pss_mb(self) -> float:
         """Proportional set size of all the engine's processes: pages they share counted once in all."""
-        total = 0.0
-        for pid in self.pids():
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) / 1024
-        return total
+        return procs.pss_mb(self.pids())
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return procs.cpu_seconds(self.pids())
 
     def post(self, path: str, body: Any) -> Any:
         response = self.session.post(f"{self.url}{path}", json=body, timeout=30)

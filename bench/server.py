@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+import procs  # bench/procs.py
 
 TOKEN = "bench-token"
 
@@ -42,18 +43,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(entry.name))
-            except OSError:
-                pass
-    return out
 
 
 class Server:
@@ -84,36 +73,20 @@ class Server:
     def pids(self) -> list[int]:
         """The server process and its evaluator and dispatcher processes."""
         assert self.proc is not None
-        return [self.proc.pid, *children_of(self.proc.pid)]
+        return procs.engine_pids(self.proc.pid)
 
     def rss_mb(self, pid: int | None = None) -> float:
         assert self.proc is not None
-        for line in Path(f"/proc/{pid or self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return procs.rss_mb([pid or self.proc.pid])
 
     def total_rss_mb(self) -> float:
-        """Resident memory summed over the processes: pages they share are counted once per process."""
-        return sum(self.rss_mb(pid) for pid in self.pids())
+        return procs.rss_mb(self.pids())
 
     def total_pss_mb(self) -> float:
-        """Proportional set size summed over the processes: each shared page counted once in all (the forked
-        children share most of the API process's heap), which is what the engine costs the machine."""
-        total = 0.0
-        for pid in self.pids():
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) / 1024
-        return total
+        return procs.pss_mb(self.pids())
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server's processes have used so far."""
-        total = 0.0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return procs.cpu_seconds(self.pids())
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
