@@ -1,4 +1,4 @@
-"""POST bodies to event rows: the one-pass path (`sent_rows`) must give exactly the rows the Event model path
+"""POST bodies to event rows: the one-pass path (`sent_json_rows`) must give exactly the rows the Event model path
 gives (`sent_event_rows` of the validated events), and give way to it for anything else, so acceptance, errors
 and stored bodies stay those of the Event model."""
 
@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 
 from tocsin.errors import ValidationFailed
 from tocsin.schemas.events import RESOURCE_ID, RESOURCE_ROLE, ReceivedEvent, validate_sent_batch
-from tocsin.server.ingest import sent_rows
 from tocsin.server.routes.events import parse_events, parse_rows
-from tocsin.store.events import sent_event_rows
+from tocsin.store.events import sent_event_rows, sent_json_rows
 
 RECEIVED = datetime(2024, 5, 1, 10, 0, 0, 250, tzinfo=timezone.utc)
 
@@ -34,7 +33,7 @@ def _reference(raw: bytes) -> Any:
 def _check(events: Any, **dumps: Any) -> list[tuple[Any, ...]] | None:
     """The one-pass rows of a body, after checking them against the Event model path."""
     raw = json.dumps(events, **dumps).encode()
-    fast, slow = sent_rows(raw, RECEIVED), _reference(raw)
+    fast, slow = sent_json_rows(raw, RECEIVED), _reference(raw)
     # the server writes the JSON with orjson; without it (a venv with the schemas only) pydantic-core does
     with_orjson = validate_sent_batch(raw, functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z))
     without = validate_sent_batch(raw)
@@ -136,7 +135,7 @@ def test_valid_events_outside_the_common_shape_are_normalised_by_the_event_model
 @pytest.mark.parametrize("body", [b"", b"[", b"{}", b'{"event": "x"}', b"[1]", b"[[]]", b"null", b'"[]"',
                                   b"[{}]", b"\xff", b'[{"event": "x", "resource": {"prefect.resource.id": "r"}},]'])
 def test_bodies_that_are_not_batches_get_the_event_model_answer(body: bytes) -> None:
-    assert sent_rows(body, RECEIVED) is None
+    assert sent_json_rows(body, RECEIVED) is None
     with pytest.raises(ValidationFailed) as caught:
         parse_rows(body, RECEIVED)
     assert caught.value.problems == _reference(body)[1]
@@ -173,7 +172,7 @@ def test_limits_and_edges(change: dict[str, Any]) -> None:
 
 def test_defaults_are_those_of_the_event_model() -> None:
     before = datetime.now(timezone.utc)
-    [row] = sent_rows(b'[{"event": "x", "resource": {"prefect.resource.id": "r"}}]', RECEIVED) or [None]
+    [row] = sent_json_rows(b'[{"event": "x", "resource": {"prefect.resource.id": "r"}}]', RECEIVED) or [None]
     after = datetime.now(timezone.utc)
     stored = ReceivedEvent.model_validate_json(row[5])
     assert row[0] == str(stored.id) and stored.id.version == 4

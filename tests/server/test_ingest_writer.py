@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from tocsin.server.ingest import IngestWriter, sent_rows
+from tocsin.server.ingest import IngestWriter
 from tocsin.server.metrics import Metrics
 from tocsin.store import Store
+from tocsin.store.events import sent_json_rows
 
 RECEIVED = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 
@@ -30,7 +31,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def _rows(n: int) -> list[tuple[Any, ...]]:
     body = json.dumps([{"id": str(uuid.uuid4()), "event": "test.w", "occurred": "2024-05-01T09:00:00Z",
                         "resource": {"prefect.resource.id": f"r{i}"}} for i in range(n)])
-    return sent_rows(body.encode(), RECEIVED) or []
+    return sent_json_rows(body.encode(), RECEIVED) or []
 
 
 def _stored(store: Store) -> set[str]:

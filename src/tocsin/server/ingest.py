@@ -1,48 +1,24 @@
-"""Ingest: a request's events to rows, and the writer, one thread that commits the rows of every request in
-group commits, so many small requests share one transaction (and one fsync) and an answer is given only after
-the commit."""
+"""The ingest writer: one thread that commits the rows of every request in group commits, so many small
+requests share one transaction (and one fsync) and an answer is given only after the commit."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import orjson
-
-from tocsin.schemas.events import RESOURCE_ID, validate_sent_batch
 from tocsin.server.metrics import Metrics
 from tocsin.store import Store
 from tocsin.store.events import insert_events
-from tocsin.store.timeutil import iso_z, to_us
 
 log = logging.getLogger("tocsin.server.ingest")
 MAX_GROUP_ROWS = 5000  # rows per group commit; larger groups add latency without adding throughput
 
 _STOP = object()
-_dumps = functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z)  # the JSON pydantic-core writes, 3x faster
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_US = timedelta(microseconds=1)
-
-
-def sent_rows(raw: bytes, received: datetime) -> list[tuple[Any, ...]] | None:
-    """The rows `tocsin.store.events.sent_event_rows` writes for a POST body's events, all received at
-    `received`, from one validating pass over the JSON (`validate_sent_batch`) instead of Event objects; None
-    when the body is not a batch of events in the common shape (then validate it with Event)."""
-    batch = validate_sent_batch(raw, _dumps)
-    if batch is None:
-        return None
-    sent, heads = batch
-    tail = ',"received":"' + iso_z(received) + '"}'
-    received_us = to_us(received)
-    return [(e["id"], (e["occurred"] - _EPOCH) // _ONE_US, received_us, e["event"], e["resource"][RESOURCE_ID],
-             head + tail) for e, head in zip(sent, heads)]  # to_us() inline: this runs for every event
 
 
 class IngestWriter:

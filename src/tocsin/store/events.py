@@ -3,23 +3,23 @@ EventFilter queries."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
-
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from itertools import repeat
 from typing import Any
 from uuid import uuid4
 
+import orjson
 from pydantic import TypeAdapter
 from pydantic_core import SchemaValidator, core_schema
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.engine import Engine
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
 
-from datetime import datetime, timezone
-
-from tocsin.schemas.events import Event, ReceivedEvent
+from tocsin.schemas.events import RESOURCE_ID, Event, ReceivedEvent, validate_sent_batch
 from tocsin.store.tables import events
 from tocsin.store.timeutil import iso_z, to_us
 
@@ -68,6 +68,25 @@ def sent_event_rows(sent: Sequence[Event], received: datetime) -> list[tuple[Any
         for e, head in zip(sent, heads)
     ]
 
+
+
+def sent_json_rows(raw: bytes, received: datetime) -> list[tuple[Any, ...]] | None:
+    """The rows `sent_event_rows` writes for a POST body's events, all received at `received`, from one
+    validating pass over the JSON (`validate_sent_batch`) instead of Event objects; None when the body is not a
+    batch of events in the common shape (then validate it with Event and use `sent_event_rows`)."""
+    batch = validate_sent_batch(raw, _orjson_dumps)
+    if batch is None:
+        return None
+    sent, heads = batch
+    tail = ',"received":"' + iso_z(received) + '"}'
+    received_us = to_us(received)
+    return [(e["id"], (e["occurred"] - _EPOCH) // _ONE_US, received_us, e["event"], e["resource"][RESOURCE_ID],
+             head + tail) for e, head in zip(sent, heads)]  # to_us() inline: this runs for every event
+
+
+_orjson_dumps = functools.partial(orjson.dumps, option=orjson.OPT_UTC_Z)  # pydantic-core's JSON, 3x faster
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
 
 # `_json_heads` cuts each event's JSON out of one serialised list: [[{event},"MARK"],[{event},"MARK"],...]
 # with a MARK drawn at random per call (a client cannot have put it in a payload; the count is checked anyway).

@@ -19,7 +19,6 @@ from tocsin.schemas.events import MAX_EVENT_SIZE_BYTES, Event, ReceivedEvent, Re
 from tocsin.server.auth import allows
 from tocsin.server.context import AppContext
 from tocsin.server.deps import admin, ingest
-from tocsin.server.ingest import sent_rows
 from tocsin.server.problems import rejected
 from tocsin.store import events as event_rows
 
@@ -33,11 +32,11 @@ WS_IN_FLIGHT = 2000  # websocket frames accepted ahead of their commit
 
 def parse_rows(raw: bytes, now: datetime) -> list[tuple[Any, ...]]:
     """A POST body's event rows, received `now`; raises TooLarge (413) or ValidationFailed (422) with the
-    offending path. A batch in the common shape is validated in one pass (`sent_rows`); anything else, valid or
-    not, by the Event model, as before."""
+    offending path. A batch in the common shape is validated in one pass (`sent_json_rows`); anything else,
+    valid or not, by the Event model, as before."""
     if len(raw) > MAX_EVENT_SIZE_BYTES:  # only then can a single event be too large
         _check_sizes(raw)
-    rows = sent_rows(raw, now)
+    rows = event_rows.sent_json_rows(raw, now)
     return event_rows.sent_event_rows(parse_events(raw), now) if rows is None else rows
 
 
