@@ -127,6 +127,7 @@ class _Prepared:
 _LOG_LEVELS = {outbox_rows.DELIVERED: logging.DEBUG, outbox_rows.PENDING: logging.INFO,
                outbox_rows.DEAD: logging.WARNING}
 
+
 class Dispatcher:
     def __init__(self, store: Store, clock: Clock, settings: Settings, metrics: Metrics, vault: Vault,
                  on_events: Any) -> None:

@@ -15,14 +15,14 @@ The parent forks the children once it has imported the engine's code and migrate
 any thread (`Children.start`): a forked child shares the parent's memory pages for as long as neither writes to
 them (the parent freezes its start-up objects out of the garbage collector first, so collections do not write to
 them either), so the two children add 15–25 MB each instead of the ~60 MB a freshly started interpreter
-loading the same modules costs. A child that dies is replaced by a spawned one (`python -m tocsin.server.processes ROLE`):
-forking a process that runs threads is unsafe. Each child names itself (`tocsin-eval`, `tocsin-dispatch` in
-`ps -e`, `top`, /proc/PID/comm).
+loading the same modules costs. A child that dies is replaced by a spawned one (`python -m
+tocsin.server.processes ROLE`): forking a process that runs threads is unsafe. Each child names itself
+(`tocsin-eval`, `tocsin-dispatch` in `ps -e`, `top`, /proc/PID/comm).
 
-The parent restarts a child that dies, and at shutdown stops them in pipeline
-order (after the ingest writer has committed, the evaluator drains, then the dispatcher). A child asks the
-kernel to SIGKILL it when the parent dies (PR_SET_PDEATHSIG), so `kill -9` of the server takes the whole engine
-down at once, as a crash would; what was committed is recovered at the next start.
+The parent restarts a child that dies, and at shutdown stops them in pipeline order (after the ingest writer has
+committed, the evaluator drains, then the dispatcher). A child asks the kernel to SIGKILL it when the parent
+dies (PR_SET_PDEATHSIG), so `kill -9` of the server takes the whole engine down at once, as a crash would; what
+was committed is recovered at the next start.
 """
 
 from __future__ import annotations
@@ -276,10 +276,7 @@ def _mark_dead(pid: int) -> None:
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL this process when its parent dies; exit now if it already has."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: fall back to watching the parent
+    if not _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL):  # not Linux: fall back to watching the parent
         def watch() -> None:
             while os.getppid() == parent:
                 time.sleep(0.5)
@@ -290,12 +287,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _prctl(option: int, value: Any) -> bool:
+    """Linux prctl(2) through libc; False where there is none."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _name_process(role: str) -> None:
     """Show the role in `ps -e`, `top` and /proc/PID/comm (a forked child's command line is the parent's)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, PROCESS_NAMES[role].encode(), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    _prctl(_PR_SET_NAME, PROCESS_NAMES[role].encode())
 
 
 def run_role(role: str, wakeups: Wakeups | None = None, store: Any = None, metrics: Any = None) -> int:

@@ -56,9 +56,7 @@ class Store:
         if migrate_schema:
             migrate(engine)
         store = cls(url, engine, reader)
-        database = engine.url.database if url.startswith("sqlite") else None
-        if database and database != ":memory:":
-            store._lock_fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        store._lock_fd = _open_write_lock(engine)
         return store
 
     def for_forked_child(self) -> Store:
@@ -70,10 +68,7 @@ class Store:
         if self.reader is not self.engine:
             self.reader.dispose(close=False)
         child = Store(self.url, self.engine, self.reader)
-        if self._lock_fd is not None:
-            database = self.engine.url.database
-            assert database is not None
-            child._lock_fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        child._lock_fd = _open_write_lock(self.engine)
         return child
 
     def close(self) -> None:
@@ -83,6 +78,14 @@ class Store:
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
+
+
+def _open_write_lock(engine: Engine) -> int | None:
+    """The file beside a SQLite database whose flock queues the writers of all the engine's processes."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    return os.open(database + "-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 __all__ = ["Store"]
