@@ -4,6 +4,8 @@ import io
 import logging
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -64,6 +66,48 @@ def test_malformed_key_is_rejected_without_repeating_it():
     with pytest.raises(SecretKeyError) as info:
         SecretBox.from_environment({"TOCSIN_SECRET_KEY": "not-a-fernet-key-but-secret"})
     assert "not-a-fernet-key-but-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", [
+    "", "short", "A" * 43, "A" * 44 + "=", "+" * 43 + "=", "é" * 44,
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "_-" * 21 + "Aw==",
+])
+def test_keys_are_accepted_exactly_when_fernet_accepts_them(key):
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key)
+        fernet_accepts = True
+    except (ValueError, TypeError):
+        fernet_accepts = False
+    try:
+        SecretBox([key])
+        we_accept = True
+    except SecretKeyError:
+        we_accept = False
+    assert we_accept == fernet_accepts
+
+
+def test_generated_keys_are_fernet_keys_and_distinct():
+    from cryptography.fernet import Fernet
+
+    keys = {SecretBox.generate_key() for _ in range(20)}
+    assert len(keys) == 20
+    for key in keys:
+        assert Fernet(key).decrypt(Fernet(key).encrypt(b"x")) == b"x"
+
+
+def test_cryptography_is_imported_on_first_use_not_when_the_box_is_made(tmp_path):
+    """A server with no stored secret never loads it (~7 MB resident, ~50 ms of cold start)."""
+    code = (
+        "import sys\n"
+        "from tocsin.secrets import SecretBox\n"
+        f"box = SecretBox.from_environment({{'TOCSIN_HOME': {str(tmp_path)!r}}})\n"
+        "assert 'cryptography' not in sys.modules, 'imported too early'\n"
+        "assert box.decrypt(box.encrypt('v')) == 'v'\n"
+        "assert 'cryptography' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_wrong_key_gives_a_clear_error():

@@ -69,6 +69,20 @@ def test_secret_urls_are_redacted_piecewise():
     assert "abcdefghijklmnopqrstuvwx" not in text
 
 
+@pytest.mark.parametrize("quoted", [
+    "no_service: user:pa%24%24word-long-enough-16@hooks.example",
+    "path was /v1/hooks/tok%2Fen-abcdefghijklmnop",
+    "decoded tok/en-abcdefghijklmnop and pa$$word-long-enough-16",
+    "query sig=q%2Bvalue-abcdefghijkl and q+value-abcdefghijkl",
+])
+def test_secret_url_pieces_are_redacted_raw_and_decoded(quoted):
+    url = "https://user:pa%24%24word-long-enough-16@hooks.example/v1/hooks/tok%2Fen-abcdefghijklmnop?sig=q%2Bvalue-abcdefghijkl"
+    text = redactor_for(None, [url]).redact(quoted)
+    for piece in ("pa%24%24word-long-enough-16", "pa$$word-long-enough-16", "tok%2Fen-abcdefghijklmnop",
+                  "tok/en-abcdefghijklmnop", "q%2Bvalue-abcdefghijkl", "q+value-abcdefghijkl"):
+        assert piece not in text, text
+
+
 def test_unresolvable_named_secret_is_permanent_and_names_only_the_secret():
     block = validate_block("slack-webhook", {"webhook_url_secret": "slack-url"})
 

@@ -16,18 +16,21 @@ notifier passes through a `Redactor` loaded with the block's secret values and t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tocsin.clock import Clock, SystemClock
 from tocsin.errors import DeliveryError, NotFound
 from tocsin.schemas.blocks import BlockModel
 from tocsin.secrets import Redactor
+
+if TYPE_CHECKING:  # httpx is imported on the first request that needs it: the dispatcher seldom does
+    import httpx
 
 SecretResolver = Callable[[str], str]
 
@@ -109,12 +112,22 @@ def _build_redactor(block: BlockModel | None, resolved: Iterable[str | None]) ->
 
 
 def _url_parts(url: str) -> list[str]:
-    parts = httpx.URL(url)
-    pieces = [parts.raw_path.decode("ascii", "replace")] if len(parts.raw_path) >= 8 else []
-    pieces += [segment for segment in parts.path.split("/") if len(segment) >= SECRET_SEGMENT_CHARS]
-    pieces += [value for _, value in parts.params.multi_items() if len(value) >= SECRET_SEGMENT_CHARS]
-    if parts.password:
-        pieces.append(parts.password)
+    """The pieces of a secret URL that are secrets on their own (the path with its query, long path segments,
+    long query values, the password), raw and percent-decoded, since an error message may quote either."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # unparsable: the whole URL is redacted anyway
+        return []
+    raw_path = parts.path + ("?" + parts.query if parts.query else "")
+    pieces = [raw_path] if len(raw_path) >= 8 else []
+    for segment in parts.path.split("/"):
+        pieces += [s for s in {segment, unquote(segment)} if len(s) >= SECRET_SEGMENT_CHARS]
+    for _, value in parse_qsl(parts.query, keep_blank_values=True):
+        if len(value) >= SECRET_SEGMENT_CHARS:
+            pieces.append(value)
+    if password:
+        pieces += list({password, unquote(password)})
     return pieces
 
 
@@ -137,7 +150,8 @@ def resolve(block: BlockModel, field: str, resolve_secret: SecretResolver | None
 
 
 class HttpSender:
-    """One pooled httpx client (two: verifying and not) with timeouts, shared by every HTTP notifier.
+    """One pooled httpx client (two: verifying and not, each made on first use) with timeouts, shared by every HTTP
+    notifier.
 
     Every request carries `X-Tocsin-Delivery-Id` so a receiver can drop duplicates of a retried delivery.
     Thread-safe; create one per process and pass it to `notifier_for`.
@@ -153,29 +167,30 @@ class HttpSender:
     ) -> None:
         self.timeout_seconds = timeout_seconds
         self.clock = clock or SystemClock()
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        common: dict[str, Any] = dict(
-            timeout=httpx.Timeout(timeout_seconds),
-            follow_redirects=False,
-            limits=limits,
-            headers={"User-Agent": USER_AGENT},
-        )
-        self._client = httpx.Client(transport=transport, **common)
-        self._insecure: httpx.Client | None = None
         self._transport = transport
-        self._common = common
+        self._max_connections = max_connections
+        self._clients: dict[bool, httpx.Client] = {}  # by verify, made on first use
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
-        if self._insecure is not None:
-            self._insecure.close()
+        for client in self._clients.values():
+            client.close()
 
     def _client_for(self, verify: bool) -> httpx.Client:
-        if verify:
-            return self._client
-        if self._insecure is None:
-            self._insecure = httpx.Client(transport=self._transport, verify=False, **self._common)
-        return self._insecure
+        client = self._clients.get(verify)
+        if client is None:
+            import httpx
+
+            with self._lock:
+                client = self._clients.get(verify)
+                if client is None:
+                    limits = httpx.Limits(max_connections=self._max_connections,
+                                          max_keepalive_connections=self._max_connections)
+                    client = httpx.Client(transport=self._transport, verify=verify, follow_redirects=False,
+                                          timeout=httpx.Timeout(self.timeout_seconds), limits=limits,
+                                          headers={"User-Agent": USER_AGENT})
+                    self._clients[verify] = client
+        return client
 
     def request(
         self,
@@ -191,6 +206,8 @@ class HttpSender:
         **kwargs: Any,
     ) -> DeliveryResult:
         """Send one request; 2xx -> DeliveryResult, anything else -> DeliveryError (see the module table)."""
+        import httpx
+
         redactor = redactor.including([url])
         all_headers = {**(headers or {}), DELIVERY_ID_HEADER: delivery_id}
         timeout = httpx.Timeout(timeout_seconds) if timeout_seconds else httpx.USE_CLIENT_DEFAULT

@@ -26,6 +26,7 @@ from tocsin.server.metrics import Metrics
 from tocsin.server.problems import rejected
 from tocsin.server.processes import Children
 from tocsin.secrets import SecretBox
+from tocsin.delivery.dispatcher import Dispatcher
 from tocsin.delivery.planner import plan
 from tocsin.server.routes import automations, blocks, deliveries, events, misc
 from tocsin.server.scheduler import EvaluationWorker
@@ -49,17 +50,13 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
     box = SecretBox.from_environment(settings.secret_environment())
     vault = RedactingVault(store, clock, box)
     worker: EvaluationWorker | None = None
-    dispatcher: Any = None  # tocsin.delivery.dispatcher.Dispatcher in this process, or None
+    dispatcher: Dispatcher | None = None  # in this process, when there are no child processes
     if children is not None:
         children.metrics, children.store = metrics, store
         notify_evaluator = children.wakeups.ringer("evaluator")
         notify_dispatcher = children.wakeups.ringer("dispatcher")
     else:
         worker = EvaluationWorker(store, clock, settings, metrics, action_planner=plan)
-        # imported here, not at the top: a server with child processes does not need the dispatcher's code in
-        # the API process (~0.15 s of its cold start; the dispatcher process loads it)
-        from tocsin.delivery.dispatcher import Dispatcher
-
         dispatcher = Dispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)
         worker.on_outbox = dispatcher.notify
         notify_evaluator, notify_dispatcher = worker.notify, dispatcher.notify
