@@ -53,6 +53,8 @@ class SecretBox:
     `keys[0]` encrypts; every key decrypts (MultiFernet), which is what makes rotation possible.
     """
 
+    CIPHER_MODULE = "cryptography.fernet"  # imported on first use
+
     def __init__(self, keys: Sequence[str | bytes]) -> None:
         if not keys:
             raise SecretKeyError("no secret key given")
@@ -72,7 +74,7 @@ class SecretBox:
         """The Fernets, made on first use: `cryptography` costs ~7 MB and ~50 ms of start-up, and a server
         with no stored secret never needs it."""
         if self._multi is None:
-            from cryptography.fernet import Fernet, MultiFernet
+            from cryptography.fernet import Fernet, MultiFernet  # CIPHER_MODULE
 
             with self._lock:
                 if self._multi is None:

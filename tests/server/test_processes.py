@@ -158,3 +158,23 @@ def test_on_one_cpu_the_server_runs_as_one_process(server_process) -> None:
     assert not roles(sp.proc.pid)
     assert "one CPU available" in sp.log()
     sp.terminate()
+
+
+def test_a_server_whose_port_is_taken_exits_with_an_error_and_stops_its_children(server_process) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        sp = server_process(start=False)
+        sp.port = taken.getsockname()[1]
+        sp.start(wait=False)
+        assert sp.proc is not None
+        started = time.monotonic()
+        assert sp.proc.wait(timeout=30) == 3
+        assert time.monotonic() - started < 8  # children stopped at once, not after their stop timeout
+    assert sp.log_path is not None
+    log = sp.log_path.read_text()
+    assert "address already in use" in log
+    if len(os.sched_getaffinity(0)) > 1:  # the children were told to stop and did, before the server exited
+        assert "evaluator process stopped" in log and "dispatcher process stopped" in log

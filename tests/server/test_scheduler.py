@@ -92,3 +92,20 @@ def test_stopping_writes_what_was_passed_by(running: Any) -> None:
     worker.stop()
     cursor, _, last, _ = _written(store)
     assert cursor == last
+
+
+def test_a_stop_asked_for_at_once_after_start_returns_at_once(tmp_path: Path) -> None:
+    """Stopping while the worker restores its state (a server that cannot bind its port stops at once) must not
+    wait for the next deadline: on SQLite that is up to an hour, and stop() would give up after its timeout."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    store = Store.open(url, synchronous="NORMAL")
+    try:
+        for _ in range(5):
+            worker = EvaluationWorker(store, SystemClock(), Settings(home=tmp_path, database_url=url), Metrics())
+            worker.start()
+            started = time.monotonic()
+            worker.stop()
+            assert time.monotonic() - started < 2.0
+            assert not worker._thread.is_alive()
+    finally:
+        store.close()

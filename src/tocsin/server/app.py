@@ -55,6 +55,8 @@ def create_app(settings: Settings, store: Store | None = None, clock: Clock | No
         children.metrics, children.store = metrics, store
         notify_evaluator = children.wakeups.ringer("evaluator")
         notify_dispatcher = children.wakeups.ringer("dispatcher")
+        if vault.holds_ciphertext():  # the dispatcher process decrypts it all at start: share the cipher's code
+            children.preload.append(SecretBox.CIPHER_MODULE)
     else:
         worker = EvaluationWorker(store, clock, settings, metrics, action_planner=plan)
         dispatcher = Dispatcher(store, clock, settings, metrics, vault, on_events=worker.notify)

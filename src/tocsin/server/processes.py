@@ -54,7 +54,7 @@ PROCESS_NAMES = {"evaluator": "tocsin-eval", "dispatcher": "tocsin-dispatch"}  #
 # three times the module's size: its objects land in, and its code touches, pages it shares with the parent,
 # which the kernel then copies. Measured: the dispatcher process 19.7 -> 11.8 MB private, all processes -4.5 MB
 ROLE_MODULES = ("tocsin.delivery.planner", "tocsin.server.scheduler", "tocsin.delivery.dispatcher",
-                "tocsin.delivery.redaction", "tocsin.secrets")
+                "tocsin.delivery.http", "tocsin.delivery.redaction", "tocsin.secrets")
 STOP = b"stop"
 
 
@@ -158,6 +158,7 @@ class Children:
         self.restarts: dict[str, int] = {role: 0 for role in ROLES}
         self.metrics: Any = None  # tocsin.server.metrics.Metrics of the API process, set by create_app
         self.store: Any = None  # the API process's tocsin.store.Store, set by create_app: forked children reuse it
+        self.preload = list(ROLE_MODULES)  # what `start` imports before forking; create_app may add to it
         self._stopping = False
 
     def start(self) -> None:
@@ -168,7 +169,7 @@ class Children:
             return
         fork = hasattr(os, "fork") and threading.active_count() == 1
         if fork:
-            for module in ROLE_MODULES:  # imported once here and shared, instead of copied into each child
+            for module in self.preload:  # imported once here and shared, instead of copied into each child
                 importlib.import_module(module)
             gc.freeze()  # start-up objects: the collector no longer writes to the pages the children share
         for role in ROLES:

@@ -140,7 +140,8 @@ class EvaluationWorker:
                 self._wake.clear()
                 if self._step():
                     continue
-                self._wake.wait(self._sleep_seconds())
+                if not self._stop.is_set():  # a stop asked for while restoring: its wake-up was cleared above
+                    self._wake.wait(self._sleep_seconds())
             except LostOwnership:
                 log.warning("evaluation state moved on elsewhere; reloading")
                 self._drop()

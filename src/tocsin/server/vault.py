@@ -49,6 +49,11 @@ class Vault:
     def __init__(self, store: Store, clock: Clock, box: SecretBox) -> None:
         self.store, self.clock, self.box = store, clock, box
 
+    def holds_ciphertext(self) -> bool:
+        """Whether anything stored is encrypted (every block and every secret is)."""
+        with self.store.reader.connect() as conn:
+            return block_rows.exists(conn) or secret_rows.exists(conn)
+
     # -- blocks ---------------------------------------------------------------------------------------------------
     def _split(self, model: BlockModel) -> tuple[dict[str, Any], str]:
         secret = model.secret_data()

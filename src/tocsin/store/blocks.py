@@ -53,3 +53,8 @@ def _doc(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "type": row.type, "data": json.loads(row.data),
             "secret_data": row.secret_data, "created": from_us(row.created_us).isoformat(),
             "updated": from_us(row.updated_us).isoformat()}
+
+
+def exists(conn: Connection) -> bool:
+    """Whether there is at least one row."""
+    return conn.execute(select(blocks.c.id).limit(1)).first() is not None

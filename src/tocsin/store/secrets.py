@@ -49,3 +49,8 @@ def search(conn: Connection, limit: int | None = None, offset: int = 0) -> list[
 def public(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "version": row.version,
             "created": from_us(row.created_us).isoformat(), "updated": from_us(row.updated_us).isoformat()}
+
+
+def exists(conn: Connection) -> bool:
+    """Whether there is at least one row."""
+    return conn.execute(select(secrets.c.id).limit(1)).first() is not None
