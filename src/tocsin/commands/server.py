@@ -57,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
     # busy thread from holding up the others' latency by the default 5 ms per hand-over
     sys.setswitchinterval(0.001)
     app = create_app(settings, children=children)
+    # the standard asyncio loop: uvloop measured no faster here (the work is Python and SQLite, not sockets) and
+    # costs ~2.6 MB; see docs/decisions.md
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                            timeout_graceful_shutdown=10, ws_max_size=2 * 1024 * 1024)
-    # uvicorn imports its event loop and protocol code as it starts; done here, before the fork, the children
-    # share it instead of this process copying the pages the import writes to (API process 17.8 -> 15.7 MB
-    # private; all processes -0.4 MB)
+                            loop="asyncio", timeout_graceful_shutdown=10, ws_max_size=2 * 1024 * 1024)
+    # uvicorn imports its protocol code as it starts; done here, before the fork, the children share it instead
+    # of this process copying the pages the import writes to (API process 17.8 -> 15.7 MB private; all
+    # processes -0.4 MB)
     config.load()
     config.get_loop_factory()
     if children is not None:  # before uvicorn starts threads: the children are forked, sharing this memory
