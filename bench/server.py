@@ -8,7 +8,10 @@ Prints, and writes as JSON with --json PATH:
    every batch acknowledged only after its commit (synchronous=FULL);
 4. event-to-firing at 1,000 events/s sustained: events paced in batches of 10 every 10 ms for `--seconds`;
    latency = client send time -> the firing row is visible in the database (polled every 0.5 ms);
-5. proactive lateness: `--proactive` Proactive automations (within 10 s); lateness = firing time - window end.
+5. proactive lateness: `--proactive` Proactive automations (within 10 s); lateness = firing time - window end;
+6. memory in use (PSS of all processes): a deployment (a Slack block and a webhook block, whose URLs are stored
+   encrypted; 5 automations with Jinja templates, one proactive) after 100 events and 200 deliveries to a
+   loopback sink; then restarted on that home and idle; then after 10 more events.
 
 Parts 3 and 4 run for both process layouts: the default three processes and `--single-process`.
 
@@ -31,6 +34,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -223,6 +227,76 @@ def bench_proactive(server: Server, count: int) -> dict[str, float]:
     return {"automations": count, "p50_ms": statistics.median(late), "p99_ms": pct(late, 99), "max_ms": max(late)}
 
 
+class _Sink(BaseHTTPRequestHandler):
+    """Answers 200 to every POST and counts them."""
+
+    received = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - the handler's name is the HTTP method
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        type(self).received += 1
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def bench_memory_in_use(home: Path, single: bool = False) -> dict[str, float]:
+    """PSS of all processes after a small deployment has been used, then restarted, then used a little."""
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{sink.server_port}"
+    out: dict[str, float] = {}
+    s = Server(home, single_process=single)
+    s.start()
+    with httpx.Client(base_url=s.url, headers=headers(), timeout=30) as c:
+        def block(name: str, kind: str) -> str:
+            r = c.post("/blocks/", json={"name": name, "type": kind, "data": {"url": f"{url}/{name}"}})
+            r.raise_for_status()
+            return str(r.json()["id"])
+
+        slack, hook = block("slack", "slack-webhook"), block("hook", "webhook")
+        for n in range(5):
+            actions = [
+                {"type": "send-notification", "block_document_id": slack, "subject": "{{ automation.name }} fired",
+                 "body": "{% for i in range(2) %}*{% endfor %} {{ event.resource.id | upper }} at "
+                         "{{ event.occurred }}: {{ event.event }}"},
+                {"type": "call-webhook", "block_document_id": hook,
+                 "payload": '{"id": "{{ event.id }}", "n": ' + str(n) + "}"},
+            ]
+            trigger = {"type": "event", "posture": "Reactive", "expect": [f"use.e{n}"], "threshold": 1, "within": 0}
+            c.post("/automations/", json={"name": f"use-{n}", "trigger": trigger, "actions": actions}).raise_for_status()
+        proactive = {"type": "event", "posture": "Proactive", "expect": ["use.heartbeat"], "threshold": 1,
+                     "within": 60, "for_each": ["prefect.resource.id"]}
+        c.post("/automations/", json={"name": "heartbeat", "trigger": proactive,
+                                      "actions": [{"type": "do-nothing"}]}).raise_for_status()
+        for _ in range(5):
+            c.post("/events", json=[ev(f"use.e{i % 5}", i) for i in range(20)]
+                   + [ev("use.heartbeat", i) for i in range(5)]).raise_for_status()
+        deadline = time.monotonic() + 30
+        while _Sink.received < 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        out["deliveries"] = _Sink.received
+        time.sleep(3)
+        out["pss_after_use_mb"] = round(s.total_pss_mb(), 1)
+        s.stop()
+        port, api = s.port, s.url
+        s = Server(home, single_process=single)
+        s.port, s.url = port, api  # the client's address
+        s.start()
+        time.sleep(3)
+        out["pss_restarted_idle_mb"] = round(s.total_pss_mb(), 1)
+        c.post("/events", json=[ev(f"use.e{i % 5}", i) for i in range(10)]).raise_for_status()
+        time.sleep(3)
+        out["pss_restarted_after_10_events_mb"] = round(s.total_pss_mb(), 1)
+        s.stop()
+    sink.shutdown()
+    return out
+
+
 def run_mode(tmp: str, single: bool, args: argparse.Namespace) -> dict[str, object]:
     """Ingest and event-to-firing for one process layout."""
     out: dict[str, object] = {}
@@ -291,6 +365,11 @@ def main() -> int:
               flush=True)
         print(f"idle PSS (shared pages counted once): all three processes {out['idle_pss_all_processes_mb']} MB; "
               f"--single-process {out['idle_pss_single_process_mb']} MB", flush=True)
+        out["memory_in_use"] = bench_memory_in_use(Path(tmp) / "in-use")
+        use = out["memory_in_use"]
+        print(f"memory in use, PSS of the three processes: {use['pss_after_use_mb']} MB after "
+              f"{use['deliveries']:.0f} deliveries; restarted on that home, idle: {use['pss_restarted_idle_mb']} MB; "
+              f"after 10 more events: {use['pss_restarted_after_10_events_mb']} MB", flush=True)
         for mode in args.modes.split(","):
             out[mode] = run_mode(tmp, mode == "single", args)
 
