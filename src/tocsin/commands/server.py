@@ -24,10 +24,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
+    import gc
     import os
     import shutil
     import sys
     import tempfile
+
+    # Start-up builds ~90,000 long-lived objects and almost no garbage (~1,000 unreachable objects at the end):
+    # the collector's passes over them cost ~0.1 s of the cold start (measured: median 0.89 vs 0.98 s, +0.7 MB).
+    # It is switched on again, with the start-up objects frozen out of it, before the server takes requests.
+    gc.disable()
 
     # on one CPU the children cannot run beside the API, so they would only cost memory
     processes = not args.single_process and usable_cpus() > 1
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("one CPU available: evaluator and dispatcher run in this process (as --single-process)")
     log.info("listening", extra={"url": f"http://{settings.host}:{settings.port}/api",
                                  "token_file": None if settings.api_token else str(settings.home / "token")})
+    gc.freeze()
+    gc.enable()
     server = uvicorn.Server(config)
     try:
         server.run()

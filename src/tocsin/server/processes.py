@@ -183,6 +183,7 @@ class Children:
         pid = os.fork()
         if pid == 0:  # the child: run the role, never return into the parent's code
             code = 1
+            gc.enable()  # `tocsin server` starts up with the collector off
             try:
                 os.environ.clear()
                 os.environ.update({**self.environ, PARENT_ENV: str(parent)})
