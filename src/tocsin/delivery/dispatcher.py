@@ -21,7 +21,7 @@ templates that need the render watchdog (loops, calls, filters) and requests htt
 bench/delivery.py's throughput part (4,000 webhook deliveries to a loopback sink, SQLite, both builds run in
 turn on the same busy 2-core machine): 16 send threads cost the dispatcher process 1.1-1.4 ms of CPU per
 delivery, a quarter of it in the kernel switching between the threads; on the loop 0.59-0.66 ms. Of that, in
-tests/delivery/cpu_bench.py (0.45-0.5 ms): the passes about 180 us (mostly SQLite writing and committing the
+bench/dispatcher_cpu.py (0.45-0.5 ms): the passes about 180 us (mostly SQLite writing and committing the
 claim, the settle and the two outcome events), rendering 25-75 us, outcome events 25 us, the HTTP exchange
 about 85 us of Python and 25 us of kernel.
 
@@ -39,7 +39,7 @@ A crash between a send and the commit of its outcome leaves the row claimed; it 
 delivery id when the lease expires. `stop` claims nothing more, waits for the deliveries in flight (every
 claimed row has started) and settles their outcomes.
 
-The per-delivery work is kept small (measured with tests/delivery/cpu_bench.py): the parsed action, the context
+The per-delivery work is kept small (measured with bench/dispatcher_cpu.py): the parsed action, the context
 names its templates read and whether they render on the loop are cached per action JSON, the notifier per block
 type and the redactor per block (`redactor_for`); the event in the row is read without a pydantic round trip
 (`build_context(engine_built=True)`); outcome events are written as JSON directly (the engine builds them, so

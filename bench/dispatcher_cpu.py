@@ -1,12 +1,12 @@
-"""CPU per webhook delivery of the dispatcher alone (not collected by pytest; run it as a script):
+"""CPU per webhook delivery of the dispatcher alone:
 
-    .venv/bin/python -m tests.delivery.cpu_bench [--rows 4000] [--destinations 8] [--repeat 3]
+    .venv/bin/python bench/dispatcher_cpu.py [--rows 4000] [--destinations 8] [--repeat 3]
 
 The engine's dispatcher (app.py's class, constructed as app.py does) runs in this process with nothing else:
 no HTTP ingest, no evaluator. `--rows` outbox rows (one call-webhook action each, `--destinations` webhook
 blocks, payload `{{ firing.triggered }} {{ event.id }}`) are planned by `tocsin.delivery.planner.plan` from real
 firings, committed, and then the dispatcher is started; the clock runs from start until every row is settled.
-The sink is a minimal asyncio HTTP/1.1 server in another process, so its CPU is not counted.
+The sink is bench/delivery.py's (an asyncio HTTP/1.1 server in another process), so its CPU is not counted.
 
 Prints deliveries/s and this process's CPU (time.process_time; user and system from getrusage) per delivery: dispatch passes + render + send +
 outcome events (all of the dispatcher's work, the SQLite commits included).
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import asyncio
-import multiprocessing as mp
 import tempfile
 import time
 import uuid
@@ -25,30 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
-def _sink_main(port_out: Any) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                if length:
-                    await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def serve() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port_out.send(server.sockets[0].getsockname()[1])
-        await asyncio.Event().wait()
-
-    asyncio.run(serve())
+from delivery import Sink  # bench/delivery.py
 
 
 def _rows(n: int, blocks: list[str], now: datetime) -> list[dict[str, Any]]:
@@ -112,11 +87,8 @@ def run(rows: int, destinations: int) -> tuple[float, float, float, float, dict[
     from tocsin.store import outbox as outbox_rows
     from tocsin.store.tables import outbox
 
-    ctx = mp.get_context("spawn")
-    port_in, port_out = ctx.Pipe(duplex=False)
-    sink = ctx.Process(target=_sink_main, args=(port_out,), daemon=True)
-    sink.start()
-    url = f"http://127.0.0.1:{port_in.recv()}/hook"
+    sink = Sink()
+    url = sink.url
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         settings = Settings.from_env({"TOCSIN_HOME": str(home)})
@@ -150,7 +122,7 @@ def run(rows: int, destinations: int) -> tuple[float, float, float, float, dict[
             done = conn.execute(outbox.select().where(outbox.c.status == outbox_rows.DELIVERED)).all()
         assert len(done) == rows, f"{len(done)} of {rows} delivered"
         store.close()
-    sink.kill()
+    sink.stop()
     per = {name: seconds / rows * 1000 for name, seconds in threads.items()}
     return rows / wall, cpu / rows * 1000, user / rows * 1000, system / rows * 1000, per
 
