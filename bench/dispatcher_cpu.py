@@ -27,9 +27,9 @@ from delivery import Sink  # bench/delivery.py
 
 
 def _rows(n: int, blocks: list[str], now: datetime) -> list[dict[str, Any]]:
+    from tocsin.delivery.planner import plan
     from tocsin.schemas.events import ReceivedEvent
     from tocsin.schemas.triggers import parse_trigger
-    from tocsin.delivery.planner import plan
     from tocsin.triggers import Firing
 
     trigger_doc = {"type": "event", "posture": "Reactive", "expect": ["bench.cpu"], "threshold": 1, "within": 0}

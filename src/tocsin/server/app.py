@@ -11,13 +11,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tocsin.clock import Clock, SystemClock
+from tocsin.delivery.dispatcher import Dispatcher
+from tocsin.delivery.planner import plan
 from tocsin.errors import ValidationFailed
+from tocsin.secrets import SecretBox
 from tocsin.server import deps
 from tocsin.server.auth import Authenticator, ensure_admin_token
 from tocsin.server.context import AppContext
@@ -25,9 +28,6 @@ from tocsin.server.ingest import IngestWriter
 from tocsin.server.metrics import Metrics
 from tocsin.server.problems import rejected
 from tocsin.server.processes import Children
-from tocsin.secrets import SecretBox
-from tocsin.delivery.dispatcher import Dispatcher
-from tocsin.delivery.planner import plan
 from tocsin.server.routes import automations, blocks, deliveries, events, misc
 from tocsin.server.scheduler import EvaluationWorker
 from tocsin.server.settings import Settings
